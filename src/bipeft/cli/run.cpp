@@ -1,0 +1,3 @@
+#include "bipeft/cli/run.h"
+
+int bipeft::cli::run(int, char**) { return 0; }

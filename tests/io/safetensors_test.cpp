@@ -1,0 +1,102 @@
+#include "bipeft/io/safetensors.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "bipeft/core/error.h"
+#include "bipeft/io/byte_buffer.h"
+#include "test_util.h"
+
+namespace bipeft::io {
+namespace {
+
+std::string with_header(const std::string& json, const std::string& data) {
+  std::string out(8, '\0');
+  uint64_t n = json.size();
+  std::memcpy(out.data(), &n, 8);
+  return out + json + data;
+}
+
+SafetensorsReader parse(std::string bytes) { return SafetensorsReader(buffer_from_string(std::move(bytes), "x.safetensors")); }
+
+TEST(Safetensors, RoundTripKeepsNamesDtypesShapesAndBytes) {
+  NamedTensors ts{{"a", at::arange(12, at::kFloat).reshape({3, 4})},
+                  {"b", at::tensor({1, 2, 3}, at::kLong)},
+                  {"c", at::randn({2, 2}).to(at::kBFloat16)},
+                  {"empty", at::zeros({0, 5})}};
+  auto r = parse(safetensors_bytes(ts));
+  ASSERT_EQ(r.entries().size(), 4u);
+  for (const auto& [n, t] : ts) {
+    auto back = r.load(n);
+    EXPECT_EQ(back.scalar_type(), t.scalar_type()) << n;
+    EXPECT_TRUE(back.equal(t)) << n;
+  }
+  EXPECT_EQ(r.metadata().at("format"), "pt");
+}
+
+TEST(Safetensors, SavedFileReloadsFromDisk) {
+  test::TempDir tmp;
+  save_safetensors(tmp / "m.safetensors", {{"w", at::ones({2, 3})}});
+  EXPECT_TRUE(SafetensorsReader::open(tmp / "m.safetensors").load("w").equal(at::ones({2, 3})));
+}
+
+TEST(Safetensors, TruncatedFileIsRejected) {
+  EXPECT_THROW_WITH(parse("abc"), FormatError, "truncated");
+}
+
+TEST(Safetensors, HeaderLengthPastTheEndIsRejected) {
+  std::string b(8, '\0');
+  uint64_t n = 1000;
+  std::memcpy(b.data(), &n, 8);
+  EXPECT_THROW_WITH(parse(b + "{}"), FormatError, "runs past the end of the file");
+}
+
+TEST(Safetensors, HugeHeaderLengthIsRejectedBeforeAllocating) {
+  std::string b(8, '\xff');
+  EXPECT_THROW_WITH(parse(b + "{}"), FormatError, "header length");
+}
+
+TEST(Safetensors, NonJsonHeaderIsRejected) {
+  EXPECT_THROW_WITH(parse(with_header("{not json", "")), FormatError, "not valid JSON");
+}
+
+TEST(Safetensors, OffsetsPastTheDataAreRejected) {
+  auto b = with_header(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", std::string(4, '\0'));
+  EXPECT_THROW_WITH(parse(b), FormatError, "truncated");
+}
+
+TEST(Safetensors, OverlappingOffsetsAreRejected) {
+  auto b = with_header(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                       R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+                       std::string(12, '\0'));
+  EXPECT_THROW_WITH(parse(b), FormatError, "overlapping");
+}
+
+TEST(Safetensors, SizeNotMatchingDtypeAndShapeIsRejected) {
+  auto b = with_header(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", std::string(8, '\0'));
+  EXPECT_THROW_WITH(parse(b), FormatError, "needs 12 bytes");
+}
+
+TEST(Safetensors, ShapeWhoseProductOverflowsIsRejected) {
+  auto b = with_header(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}})",
+                       std::string(8, '\0'));
+  EXPECT_THROW_WITH(parse(b), FormatError, "overflows");
+}
+
+TEST(Safetensors, UnknownDtypeIsRejected) {
+  auto b = with_header(R"({"w":{"dtype":"F8_E4M3X","shape":[1],"data_offsets":[0,1]}})", std::string(1, '\0'));
+  EXPECT_THROW_WITH(parse(b), FormatError, "unsupported dtype");
+}
+
+TEST(Safetensors, NegativeOffsetIsRejected) {
+  auto b = with_header(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[-4,0]}})", std::string(4, '\0'));
+  EXPECT_THROW_WITH(parse(b), FormatError, "non-negative");
+}
+
+TEST(Safetensors, MissingFileIsAnIoError) {
+  EXPECT_THROW_WITH(SafetensorsReader::open("/nonexistent/x.safetensors"), IoError, "/nonexistent/x.safetensors");
+}
+
+}  // namespace
+}  // namespace bipeft::io
