@@ -1,0 +1,32 @@
+#pragma once
+// Flags shared by many subcommands, declared once: device, dtype, threads, seed, verbosity.
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "bipeft/core/run_context.h"
+
+namespace bipeft::cli {
+
+struct RuntimeOptions {
+  std::string device = "cpu";  // cpu, cuda, cuda:N
+  std::string dtype = "f32";    // compute dtype of the backbone: f32, bf16, f16
+  int threads = 0;              // intra-op threads; 0 = all cores
+  uint64_t seed = 42;
+  bool quiet = false;           // no progress bar or info lines
+};
+
+/// Adds --model DIR (required, must exist).
+CLI::Option* add_model_option(CLI::App& app, std::string& dir);
+/// Adds --device, --dtype, --threads (and --seed when `with_seed`), --quiet.
+void add_runtime_options(CLI::App& app, RuntimeOptions& opts, bool with_seed = true);
+
+/// Applies threads and builds the run context (device/dtype validated: ConfigError on bad values).
+/// `task` names the subcommand in log lines.
+RunContext make_run_context(const RuntimeOptions& opts, const std::string& task);
+
+/// Prints an info line on stderr ("bipeft <task>: ...") unless quiet.
+void log_line(const std::string& task, LogLevel level, const std::string& msg);
+
+}  // namespace bipeft::cli
