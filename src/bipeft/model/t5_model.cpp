@@ -155,13 +155,13 @@ void T5ModelImpl::init_weights_(uint64_t seed) {
   }
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> T5ModelImpl::hf_state_dict() {
+std::vector<std::pair<std::string, torch::Tensor>> T5ModelImpl::hf_state_dict() const {
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (const auto& p : named_parameters()) out.emplace_back(p.key(), p.value());
   return out;
 }
 
-int64_t T5ModelImpl::num_parameters() {
+int64_t T5ModelImpl::num_parameters() const {
   int64_t n = 0;
   for (const auto& p : parameters()) n += p.numel();
   return n;

@@ -46,9 +46,9 @@ class T5ModelImpl : public torch::nn::Module {
   /// Hugging Face's random initialisation (factor 1.0) from `seed`.
   void init_weights_(uint64_t seed);
   /// Parameters with their HF names, tied aliases dropped (what save_pretrained writes).
-  std::vector<std::pair<std::string, torch::Tensor>> hf_state_dict();
+  std::vector<std::pair<std::string, torch::Tensor>> hf_state_dict() const;
   /// Number of backbone parameters (the tied embedding counted once), as transformers reports it.
-  int64_t num_parameters();
+  int64_t num_parameters() const;
   /// Makes every backbone parameter trainable (full fine-tuning) or frozen.
   void set_backbone_trainable(bool trainable);
 

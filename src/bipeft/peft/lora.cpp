@@ -1,0 +1,38 @@
+#include "bipeft/peft/lora.h"
+
+#include <cmath>
+
+#include <ATen/ATen.h>
+
+#include "bipeft/peft/init.h"
+
+namespace bipeft::peft {
+
+LoraImpl::LoraImpl(const model::SiteInfo& site, int64_t rank_max, at::Generator& gen) : PeftModule(site.name, "lora") {
+  A = register_parameter("A", torch::empty({rank_max, site.in_features}));
+  B = register_parameter("B", torch::zeros({site.out_features, rank_max}));
+  init_uniform_(A, kaiming_uniform_bound(site.in_features, std::sqrt(5.0)), gen);
+}
+
+torch::Tensor LoraImpl::apply(const torch::Tensor& x, const torch::Tensor& y) {
+  const int64_t r = active_rank();
+  if (r == 0) return y;
+  auto h = at::linear(to_param_dtype(x), A.narrow(0, 0, r));
+  if (auto m = rank_mask(r); m.defined()) h = h * m;
+  auto delta = at::linear(h, B.narrow(1, 0, r));
+  return y + delta.to(y.scalar_type());
+}
+
+std::vector<NamedTensor> LoraImpl::slices(int64_t rank) const {
+  if (rank == 0) return {};
+  return {{"A", A.narrow(0, 0, rank)}, {"B", B.narrow(1, 0, rank)}};
+}
+
+bool LoraImpl::merge_into_(model::T5ModelImpl& backbone, int64_t rank) const {
+  torch::NoGradGuard ng;
+  auto w = backbone.named_parameters()[site_name() + ".weight"];
+  if (rank > 0) w.add_(at::matmul(B.narrow(1, 0, rank), A.narrow(0, 0, rank)).to(w.scalar_type()));
+  return true;
+}
+
+}  // namespace bipeft::peft

@@ -1,0 +1,76 @@
+#pragma once
+// The one interface every PEFT method implements. Search, trainer and exporter use only this:
+// max-rank tensors (registered parameters), the forward at a rank behind a gate (SiteHook::apply),
+// the exact trainable parameter count at each rank, the tensors of a rank slice with their export
+// names, and merging into the backbone where the method allows it.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/nn/module.h>
+
+#include "bipeft/model/site.h"
+#include "bipeft/model/t5_model.h"
+#include "bipeft/peft/gate.h"
+
+namespace bipeft::peft {
+
+/// A named tensor of a PEFT module (name relative to the module, e.g. "A", "up.bias").
+using NamedTensor = std::pair<std::string, torch::Tensor>;
+
+class PeftModule : public torch::nn::Module, public model::SiteHook {
+ public:
+  PeftModule(std::string site_name, std::string method) : site_name_(std::move(site_name)), method_(std::move(method)) {}
+
+  /// HF name of the attach point ("encoder.block.0.layer.0.SelfAttention.q"); empty for shared parts.
+  const std::string& site_name() const { return site_name_; }
+  /// Method name as written in structure files ("lora", "bitfit", ...).
+  const std::string& method() const { return method_; }
+  /// Unique id "<site>:<method>".
+  std::string id() const { return site_name_ + ":" + method_; }
+  /// Kind of site this module attaches to.
+  virtual model::SiteKind site_kind() const = 0;
+
+  /// Largest rank the stored tensors support (1 for vector modules).
+  virtual int64_t rank_max() const = 0;
+  /// True when the rank is a searchable dimension (LoRA, adapters, prefix length).
+  virtual bool ranked() const = 0;
+  /// False for parts that are always kept (shared prefix parameters).
+  virtual bool prunable() const { return true; }
+  /// Exact number of trainable parameters at rank r (0 <= r <= rank_max; r = 0 means removed).
+  virtual int64_t param_count(int64_t rank) const = 0;
+  /// The trainable tensors sliced to rank r (views of the stored tensors), named relative to the module.
+  virtual std::vector<NamedTensor> slices(int64_t rank) const = 0;
+  /// Copies `tensors` (as returned by slices(r) of a module of the same kind) into the leading slices.
+  void load_slices_(const std::vector<NamedTensor>& tensors);
+
+  /// Sets the gate used by the following forwards.
+  void set_gate(Gate g) { gate_ = std::move(g); }
+  const Gate& gate() const { return gate_; }
+  /// The rank the current gate runs at (rank_max for the default gate).
+  int64_t active_rank() const { return gate_.rank < 0 ? rank_max() : gate_.rank; }
+
+  /// Folds this module at rank r into the backbone's weights (merged export); returns false when the
+  /// method cannot be merged into a T5 checkpoint (nothing is changed then).
+  virtual bool merge_into_(model::T5ModelImpl& backbone, int64_t rank) const;
+
+ protected:
+  /// Casts x to the dtype of this module's parameters (PEFT weights stay float32 on a bf16 backbone).
+  torch::Tensor to_param_dtype(const torch::Tensor& x) const;
+  /// The A-side rank mask of the current gate for a slice of length r (undefined when none is set).
+  torch::Tensor rank_mask(int64_t r) const;
+  /// x * gate.on when an on-value is set, else x.
+  torch::Tensor gate_on(const torch::Tensor& x) const;
+
+  Gate gate_;
+
+ private:
+  std::string site_name_;
+  std::string method_;
+};
+
+using PeftModulePtr = std::shared_ptr<PeftModule>;
+
+}  // namespace bipeft::peft
