@@ -1,5 +1,7 @@
 #include "bipeft/cli/run.h"
 
+#include "bipeft/build_info.h"
+
 #include <iostream>
 #include <new>
 #include <vector>
@@ -33,7 +35,8 @@ int run(int argc, char** argv) {
   app.footer(kFooter);
   app.require_subcommand(1);
   app.set_version_flag("--version", version_text);
-  std::vector<Command> commands = {add_info_command(app), add_tokenize_command(app), add_logits_command(app)};
+  std::vector<Command> commands = {add_info_command(app), add_tokenize_command(app), add_logits_command(app),
+                                   add_data_command(app), add_score_command(app)};
 
   std::string name = "";
   try {

@@ -1,5 +1,7 @@
 #include "bipeft/model/t5_attention.h"
 
+#include "bipeft/model/attention_core.h"
+
 #include <cmath>
 
 #include <ATen/ATen.h>
@@ -64,32 +66,31 @@ torch::Tensor T5AttentionImpl::split_heads(const torch::Tensor& x) const {
 torch::Tensor T5AttentionImpl::forward(const torch::Tensor& hidden, const torch::Tensor& kv,
                                        const torch::Tensor& bias, KvCache* cache) {
   const int64_t B = hidden.size(0), Tq = hidden.size(1);
-  auto qh = split_heads(q(hidden));
-  torch::Tensor kh, vh;
+  auto qs = q(hidden);  // [B, Tq, H*dk]
+  torch::Tensor ks, vs;
   const bool cross = kv.defined();
   if (cross && cache != nullptr && cache->k.defined()) {
-    kh = cache->k;
-    vh = cache->v;
+    ks = cache->k;
+    vs = cache->v;
   } else {
     const auto& src = cross ? kv : hidden;
-    kh = split_heads(k(src));
-    vh = split_heads(v(src));
+    ks = k(src);
+    vs = v(src);
     if (cache != nullptr) {
       if (!cross && cache->k.defined()) {
-        kh = at::cat({cache->k, kh}, 2);
-        vh = at::cat({cache->v, vh}, 2);
+        ks = at::cat({cache->k, ks}, 1);
+        vs = at::cat({cache->v, vs}, 1);
       }
-      cache->k = kh;
-      cache->v = vh;
+      cache->k = ks;
+      cache->v = vs;
     }
   }
-  auto scores = at::matmul(qh, kh.transpose(-1, -2));  // [B, H, Tq, Tk]; no 1/sqrt(d) in T5
-  if (bias.defined()) scores = scores + bias;
-  auto weights = at::softmax(scores.to(at::kFloat), -1).to(scores.scalar_type());
-  if (dropout > 0 && is_training()) weights = at::dropout(weights, dropout, true);
-  auto ctx = at::matmul(weights, vh);  // [B, H, Tq, d_kv]
-  if (!context_site.empty()) ctx = context_site.apply(qh, std::move(ctx));
-  auto out = o(ctx.transpose(1, 2).reshape({B, Tq, num_heads * d_kv}));
+  auto ctx = attention_core(qs, ks, vs, bias, num_heads, is_training() ? dropout : 0.0);  // [B, Tq, H*dk]
+  if (!context_site.empty()) {
+    auto out = context_site.apply(split_heads(qs), split_heads(ctx));
+    ctx = out.transpose(1, 2).reshape({B, Tq, num_heads * d_kv});
+  }
+  auto out = o(ctx);
   if (!output_site.empty()) out = output_site.apply(hidden, std::move(out));
   return out;
 }

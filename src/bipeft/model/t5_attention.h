@@ -10,7 +10,7 @@
 
 namespace bipeft::model {
 
-/// Cached keys and values of one attention module ([B, H, T, d_kv] each); undefined until filled.
+/// Cached keys and values of one attention module ([B, T, H*d_kv] each); undefined until filled.
 struct KvCache {
   torch::Tensor k, v;
 };

@@ -1,5 +1,7 @@
 #include "bipeft/text/sentencepiece_model.h"
 
+#include "bipeft/build_info.h"
+
 #include <dlfcn.h>
 #include <unistd.h>
 
