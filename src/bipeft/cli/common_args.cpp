@@ -3,11 +3,11 @@
 #include <iostream>
 #include <thread>
 
-#include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
 #include "bipeft/cli/progress_bar.h"
 #include "bipeft/cli/signals.h"
+#include "bipeft/core/blas.h"
 #include "bipeft/core/error.h"
 #include "bipeft/io/dtype.h"
 
@@ -48,7 +48,7 @@ RunContext make_run_context(const RuntimeOptions& o, const std::string& task) {
   if (!ctx.device.is_cpu() && !ctx.device.is_cuda())
     throw ConfigError("--device " + o.device + ": only cpu and cuda are supported");
   const int n = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  at::set_num_threads(n);
+  blas::configure_compute_threads(n);
   const bool quiet = o.quiet;
   ctx.log = [task, quiet](LogLevel level, const std::string& msg) {
     if (quiet && level < LogLevel::Warning) return;
