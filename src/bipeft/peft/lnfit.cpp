@@ -26,3 +26,14 @@ bool LnFitImpl::merge_into_(model::T5ModelImpl& backbone, int64_t rank) const {
 }
 
 }  // namespace bipeft::peft
+
+namespace bipeft::peft {
+
+std::optional<HfPeftPart> LnFitImpl::hf_peft_part(const model::T5ModelImpl& backbone, int64_t rank) const {
+  if (rank == 0) return std::nullopt;
+  torch::NoGradGuard ng;
+  auto norm = backbone.named_parameters()[site_name() + ".weight"];
+  return HfPeftPart{"LN_TUNING", site_name(), 0, {{"ln_tuning_layers.weight", (norm + weight.to(norm.scalar_type())).detach()}}};
+}
+
+}  // namespace bipeft::peft

@@ -17,6 +17,7 @@ class LnFitImpl : public PeftModule {
   int64_t param_count(int64_t rank) const override { return rank > 0 ? weight.numel() : 0; }
   std::vector<NamedTensor> slices(int64_t rank) const override;
   bool merge_into_(model::T5ModelImpl& backbone, int64_t rank) const override;
+  std::optional<HfPeftPart> hf_peft_part(const model::T5ModelImpl& backbone, int64_t rank) const override;
 
   torch::Tensor weight;
 };

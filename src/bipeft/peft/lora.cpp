@@ -36,3 +36,13 @@ bool LoraImpl::merge_into_(model::T5ModelImpl& backbone, int64_t rank) const {
 }
 
 }  // namespace bipeft::peft
+
+namespace bipeft::peft {
+
+std::optional<HfPeftPart> LoraImpl::hf_peft_part(const model::T5ModelImpl&, int64_t rank) const {
+  if (rank == 0) return std::nullopt;
+  return HfPeftPart{"LORA", site_name(), rank,
+                    {{"lora_A.weight", A.narrow(0, 0, rank).detach()}, {"lora_B.weight", B.narrow(1, 0, rank).detach()}}};
+}
+
+}  // namespace bipeft::peft

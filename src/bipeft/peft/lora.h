@@ -19,6 +19,7 @@ class LoraImpl : public PeftModule {
   int64_t param_count(int64_t rank) const override { return rank * (A.size(1) + B.size(0)); }
   std::vector<NamedTensor> slices(int64_t rank) const override;
   bool merge_into_(model::T5ModelImpl& backbone, int64_t rank) const override;
+  std::optional<HfPeftPart> hf_peft_part(const model::T5ModelImpl& backbone, int64_t rank) const override;
 
   torch::Tensor A, B;
 };

@@ -26,6 +26,8 @@ void PeftModule::load_slices_(const std::vector<NamedTensor>& tensors) {
 
 bool PeftModule::merge_into_(model::T5ModelImpl&, int64_t) const { return false; }
 
+std::optional<HfPeftPart> PeftModule::hf_peft_part(const model::T5ModelImpl&, int64_t) const { return std::nullopt; }
+
 torch::Tensor PeftModule::to_param_dtype(const torch::Tensor& x) const {
   auto ps = parameters(/*recurse=*/false);
   if (ps.empty() || x.scalar_type() == ps.front().scalar_type()) return x;

@@ -5,6 +5,7 @@
 // names, and merging into the backbone where the method allows it.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +20,15 @@ namespace bipeft::peft {
 
 /// A named tensor of a PEFT module (name relative to the module, e.g. "A", "up.bias").
 using NamedTensor = std::pair<std::string, torch::Tensor>;
+
+/// A module expressed in Hugging Face PEFT terms (FORMATS.md §B), for export.
+struct HfPeftPart {
+  std::string peft_type;            // "LORA" or "LN_TUNING"
+  std::string module;               // full HF module name (a target_modules entry)
+  int64_t rank = 0;                 // LoRA rank of this module (0 when not a LoRA)
+  std::vector<NamedTensor> tensors; // key suffix after the module name ("lora_A.weight") -> tensor, in the
+                                    // module's own math: LoRA without scaling, LN tuning as the full new weight
+};
 
 class PeftModule : public torch::nn::Module, public model::SiteHook {
  public:
@@ -55,6 +65,8 @@ class PeftModule : public torch::nn::Module, public model::SiteHook {
   /// Folds this module at rank r into the backbone's weights (merged export); returns false when the
   /// method cannot be merged into a T5 checkpoint (nothing is changed then).
   virtual bool merge_into_(model::T5ModelImpl& backbone, int64_t rank) const;
+  /// This module at rank r as a Hugging Face PEFT part, or nullopt when PEFT cannot hold it.
+  virtual std::optional<HfPeftPart> hf_peft_part(const model::T5ModelImpl& backbone, int64_t rank) const;
 
  protected:
   /// Casts x to the dtype of this module's parameters (PEFT weights stay float32 on a bf16 backbone).
