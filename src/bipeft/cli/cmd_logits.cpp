@@ -1,10 +1,11 @@
-// bipeft logits --model DIR --inputs IN.safetensors --out OUT.safetensors [--greedy N]
+// bipeft logits --model DIR [--adapter DIR] --inputs IN.safetensors --out OUT.safetensors [--greedy N]
 #include <iostream>
 
 #include "bipeft/cli/command.h"
 #include "bipeft/cli/common_args.h"
 #include "bipeft/core/error.h"
 #include "bipeft/core/strings.h"
+#include "bipeft/export/adapter_loader.h"
 #include "bipeft/io/safetensors.h"
 #include "bipeft/model/generate.h"
 #include "bipeft/model/t5_weights.h"
@@ -30,7 +31,7 @@ at::Tensor ids_tensor(const io::SafetensorsReader& in, const std::string& name, 
 
 Command add_logits_command(CLI::App& root) {
   struct Opts {
-    std::string model, inputs, out;
+    std::string model, adapter, inputs, out;
     int64_t greedy = 0;
     RuntimeOptions rt;
   };
@@ -38,6 +39,10 @@ Command add_logits_command(CLI::App& root) {
   auto* app = root.add_subcommand(
       "logits", "Run the model on token ids from a safetensors file; write logits, encoder states, greedy ids");
   add_model_option(*app, o->model);
+  app->add_option("--adapter", o->adapter,
+                  "Adapter folder applied to the model: bipeft native (structure.json) or Hugging Face PEFT "
+                  "(adapter_config.json; LoRA, plus LN tuning in ln_tuning/)")
+      ->check(CLI::ExistingDirectory);
   app->add_option("--inputs", o->inputs, "safetensors with int64 input_ids, attention_mask, decoder_input_ids")
       ->required()
       ->check(CLI::ExistingFile);
@@ -60,6 +65,13 @@ Command add_logits_command(CLI::App& root) {
             lo.dtype = ctx.dtype;
             lo.device = ctx.device;
             auto m = model::load_t5(o->model, lo);
+            // Kept alive until the end: the adapter's modules stay attached to the model while it exists.
+            peft::PeftModel adapter(nullptr);
+            if (!o->adapter.empty()) {
+              adapter = exporter::load_adapter(m, o->adapter);
+              adapter->train(false);
+              ctx.info("adapter " + o->adapter + ": " + std::to_string(adapter->modules.size()) + " module(s)");
+            }
             const auto V = m->config.vocab_size;
             if (input_ids.numel() > 0 && (input_ids.min().item<int64_t>() < 0 || input_ids.max().item<int64_t>() >= V))
               throw FormatError(o->inputs + ": input_ids outside the vocabulary [0, " + std::to_string(V) + ")");

@@ -18,8 +18,13 @@ struct Command {
 Command add_info_command(CLI::App& root);
 Command add_tokenize_command(CLI::App& root);
 Command add_logits_command(CLI::App& root);
+Command add_train_command(CLI::App& root);
+Command add_eval_command(CLI::App& root);
+Command add_init_command(CLI::App& root);
+Command add_search_command(CLI::App& root);
 Command add_data_command(CLI::App& root);
 Command add_score_command(CLI::App& root);
+Command add_export_command(CLI::App& root);
 
 /// Exit codes (also listed in --help).
 enum ExitCode : int { kOk = 0, kFailure = 1, kUsage = 2, kBadInput = 3, kInterrupted = 130 };

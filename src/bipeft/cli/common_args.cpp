@@ -9,7 +9,11 @@
 #include "bipeft/cli/signals.h"
 #include "bipeft/core/blas.h"
 #include "bipeft/core/error.h"
+#include "bipeft/core/strings.h"
 #include "bipeft/io/dtype.h"
+#include "bipeft/io/file_util.h"
+
+#include <filesystem>
 
 namespace bipeft::cli {
 
@@ -17,6 +21,37 @@ CLI::Option* add_model_option(CLI::App& app, std::string& dir) {
   return app.add_option("--model", dir, "Model folder: config.json, weights (safetensors/.bin), spiece.model")
       ->required()
       ->check(CLI::ExistingDirectory);
+}
+
+void add_task_options(CLI::App& app, TaskArgs& a) {
+  app.add_option("--task", a.task, "Task: " + join(data::known_tasks(), ", "))->required();
+  app.add_option("--data", a.data, "Task folder as officially distributed (e.g. glue/RTE, superglue/BoolQ)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--format", a.format, "Text-to-text format: paper (S3Delta/BIPEFT, numeric labels) or t5")
+      ->check(CLI::IsMember({"paper", "t5"}))
+      ->capture_default_str();
+  app.add_option("--text-fields", a.text_fields, "Custom task: comma-separated input fields, in prompt order");
+  app.add_option("--label-field", a.label_field, "Custom task: the label field");
+  app.add_flag("--regression", a.regression, "Custom task: numeric labels scored by Pearson/Spearman");
+}
+
+data::TaskOptions task_options(const TaskArgs& a, uint64_t seed) {
+  data::TaskOptions o;
+  o.format = data::parse_prompt_format(a.format);
+  o.seed = seed;
+  if (!a.text_fields.empty())
+    for (const auto& field : split(a.text_fields, ',')) o.text_fields.push_back(trim(field));
+  o.label_field = a.label_field;
+  o.regression = a.regression;
+  return o;
+}
+
+void prepare_output_dir(const std::string& dir, bool overwrite) {
+  if (io::is_file(dir)) throw ConfigError("--out " + dir + " is a file; give a folder");
+  if (io::is_dir(dir) && !std::filesystem::is_empty(dir) && !overwrite)
+    throw ConfigError("--out " + dir + " exists and is not empty; use --overwrite to replace its results");
+  io::make_dirs(dir);
 }
 
 void add_runtime_options(CLI::App& app, RuntimeOptions& o, bool with_seed) {

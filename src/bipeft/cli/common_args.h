@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "bipeft/core/run_context.h"
+#include "bipeft/data/task.h"
 
 namespace bipeft::cli {
 
@@ -16,6 +17,24 @@ struct RuntimeOptions {
   uint64_t seed = 42;
   bool quiet = false;           // no progress bar or info lines
 };
+
+/// Flags naming a task and its data: --task, --data, --format, and the custom-task fields.
+struct TaskArgs {
+  std::string task;
+  std::string data;
+  std::string format = "paper";
+  std::string text_fields;  // comma-separated
+  std::string label_field;
+  bool regression = false;
+};
+
+/// Adds --task, --data (required, existing folder), --format, --text-fields, --label-field, --regression.
+void add_task_options(CLI::App& app, TaskArgs& args);
+/// The data::TaskOptions of the flags with `seed`.
+data::TaskOptions task_options(const TaskArgs& args, uint64_t seed);
+
+/// Refuses an existing non-empty output folder unless `overwrite` (exit 2 with the fix), then creates it.
+void prepare_output_dir(const std::string& dir, bool overwrite);
 
 /// Adds --model DIR (required, must exist).
 CLI::Option* add_model_option(CLI::App& app, std::string& dir);

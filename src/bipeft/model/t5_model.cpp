@@ -7,6 +7,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/nn/functional/loss.h>
 
+#include "bipeft/core/error.h"
+
 namespace bipeft::model {
 
 T5ModelImpl::T5ModelImpl(T5Config c) : config(std::move(c)) {
@@ -165,6 +167,24 @@ int64_t T5ModelImpl::num_parameters() const {
   int64_t n = 0;
   for (const auto& p : parameters()) n += p.numel();
   return n;
+}
+
+void T5ModelImpl::set_dropout(double p) {
+  if (!(p >= 0.0 && p < 1.0)) throw ConfigError("dropout must be in [0, 1), got " + std::to_string(p));
+  config.dropout_rate = p;
+  for (auto* stack : {&encoder, &decoder}) {
+    (*stack)->dropout = p;
+    for (auto& blk : (*stack)->blocks) {
+      blk->self_attention->dropout = p;
+      blk->self_attention->SelfAttention->dropout = p;
+      if (blk->cross_attention) {
+        blk->cross_attention->dropout = p;
+        blk->cross_attention->EncDecAttention->dropout = p;
+      }
+      blk->ff->dropout = p;
+      blk->ff->DenseReluDense->dropout = p;
+    }
+  }
 }
 
 void T5ModelImpl::set_backbone_trainable(bool trainable) {

@@ -49,6 +49,8 @@ class T5ModelImpl : public torch::nn::Module {
   std::vector<std::pair<std::string, torch::Tensor>> hf_state_dict() const;
   /// Number of backbone parameters (the tied embedding counted once), as transformers reports it.
   int64_t num_parameters() const;
+  /// Sets the dropout probability of every layer (and config.dropout_rate); throws ConfigError outside [0, 1).
+  void set_dropout(double p);
   /// Makes every backbone parameter trainable (full fine-tuning) or frozen.
   void set_backbone_trainable(bool trainable);
 

@@ -38,8 +38,8 @@ torch::Tensor AdapterLrImpl::apply(const torch::Tensor&, const torch::Tensor& y)
     auto t = at::matmul(h, down_left.narrow(1, 0, r));
     if (auto m = rank_mask(r); m.defined()) t = t * m;
     auto z = at::matmul(t, down_right.narrow(0, 0, r)) + gate_on(down_bias);
-    auto g = at::gelu(z, "tanh");
-    u = at::matmul(at::matmul(g, up_left.narrow(1, 0, r)), up_right.narrow(0, 0, r)) + u;
+    auto g = at::matmul(at::gelu(z, "tanh"), up_left.narrow(1, 0, r));
+    u = at::matmul(up_scale(g, r), up_right.narrow(0, 0, r)) + u;
   }
   return y + u.to(y.scalar_type());
 }

@@ -33,7 +33,7 @@ torch::Tensor BottleneckAdapterImpl::apply(const torch::Tensor& x, const torch::
     const auto& src = placement_ == AdapterPlacement::Serial ? y : x;
     auto h = at::linear(to_param_dtype(src), down_weight.narrow(0, 0, r), down_bias.narrow(0, 0, r));
     if (auto m = rank_mask(r); m.defined()) h = h * m;
-    u = at::linear(at::gelu(h, "tanh"), up_weight.narrow(1, 0, r)) + u;
+    u = at::linear(up_scale(at::gelu(h, "tanh"), r), up_weight.narrow(1, 0, r)) + u;
   }
   return y + u.to(y.scalar_type());
 }

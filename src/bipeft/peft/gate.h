@@ -16,6 +16,9 @@ struct Gate {
   at::Tensor mask;
   /// Optional scalar on/off value for vector modules and biases (0 or 1 in value, differentiable).
   at::Tensor on;
+  /// Optional [rank] stop-gradient weights on the up/"B" side; only soft (non-one-hot) samples need it,
+  /// hard samples leave it undefined (all ones).
+  at::Tensor up;
 
   /// Full rank, no gate tensors: plain training and evaluation.
   static Gate full() { return Gate{}; }

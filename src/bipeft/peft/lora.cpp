@@ -19,7 +19,7 @@ torch::Tensor LoraImpl::apply(const torch::Tensor& x, const torch::Tensor& y) {
   if (r == 0) return y;
   auto h = at::linear(to_param_dtype(x), A.narrow(0, 0, r));
   if (auto m = rank_mask(r); m.defined()) h = h * m;
-  auto delta = at::linear(h, B.narrow(1, 0, r));
+  auto delta = at::linear(up_scale(h, r), B.narrow(1, 0, r));
   return y + delta.to(y.scalar_type());
 }
 

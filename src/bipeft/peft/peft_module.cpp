@@ -40,6 +40,10 @@ torch::Tensor PeftModule::rank_mask(int64_t r) const {
   return gate_.mask.narrow(0, 0, r);
 }
 
+torch::Tensor PeftModule::up_scale(const torch::Tensor& h, int64_t r) const {
+  return gate_.up.defined() ? h * gate_.up.narrow(0, 0, r) : h;
+}
+
 torch::Tensor PeftModule::gate_on(const torch::Tensor& x) const { return gate_.on.defined() ? x * gate_.on : x; }
 
 }  // namespace bipeft::peft

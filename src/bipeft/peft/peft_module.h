@@ -73,6 +73,8 @@ class PeftModule : public torch::nn::Module, public model::SiteHook {
   torch::Tensor to_param_dtype(const torch::Tensor& x) const;
   /// The A-side rank mask of the current gate for a slice of length r (undefined when none is set).
   torch::Tensor rank_mask(int64_t r) const;
+  /// h * gate.up[:r] when an up-side weight is set, else h.
+  torch::Tensor up_scale(const torch::Tensor& h, int64_t r) const;
   /// x * gate.on when an on-value is set, else x.
   torch::Tensor gate_on(const torch::Tensor& x) const;
 

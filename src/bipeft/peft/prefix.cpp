@@ -67,6 +67,7 @@ torch::Tensor PrefixImpl::apply(const torch::Tensor& q, const torch::Tensor& ctx
   auto kp = at::linear(kv.narrow(1, 0, d), wk.to(kv.scalar_type())).view({r, H, dk}).permute({1, 0, 2});  // [H, r, dk]
   auto vp = at::linear(kv.narrow(1, d, d), wv.to(kv.scalar_type())).view({r, H, dk}).permute({1, 0, 2});
   if (auto m = rank_mask(r); m.defined()) vp = vp * m.view({1, r, 1});
+  if (gate_.up.defined()) vp = vp * gate_.up.narrow(0, 0, r).view({1, r, 1});
   auto qf = to_param_dtype(q);
   auto scores = at::matmul(qf, kp.transpose(-1, -2).unsqueeze(0));  // [B, H, Tq, r]
   auto probs = at::softmax(scores.to(at::kFloat), -1).to(scores.scalar_type());

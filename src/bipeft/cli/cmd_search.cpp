@@ -1,0 +1,186 @@
+// bipeft search: the BIPEFT structure search under a parameter budget, optionally followed by the
+// retrain of the found structure on the full train split.
+#include <filesystem>
+#include <iostream>
+
+#include "bipeft/cli/command.h"
+#include "bipeft/cli/common_args.h"
+#include "bipeft/cli/jsonl_writer.h"
+#include "bipeft/cli/run_header.h"
+#include "bipeft/core/error.h"
+#include "bipeft/core/strings.h"
+#include "bipeft/io/file_util.h"
+#include "bipeft/io/json_util.h"
+#include "bipeft/model/t5_weights.h"
+#include "bipeft/peft/adapter_io.h"
+#include "bipeft/search/budget.h"
+#include "bipeft/search/plots.h"
+#include "bipeft/search/searcher.h"
+#include "bipeft/train/trainer.h"
+
+namespace bipeft::cli {
+
+namespace {
+
+// Search epoch cap and prune_begin_epoch per task (ALGORITHM.md §11.4); retrain uses the same epochs.
+std::pair<int64_t, int64_t> task_schedule(const std::string& task) {
+  static const std::map<std::string, std::pair<int64_t, int64_t>> table = {
+      {"cola", {15, 2}},  {"mrpc", {20, 2}},   {"sst2", {5, 1}},    {"stsb", {15, 2}},    {"mnli", {3, 1}},
+      {"qnli", {4, 1}},   {"qqp", {3, 1}},     {"rte", {20, 2}},    {"superglue-rte", {20, 2}},
+      {"boolq", {15, 2}}, {"cb", {40, 4}},     {"multirc", {40, 4}}, {"record", {1, 0}}, {"wic", {15, 2}}};
+  auto it = table.find(task);
+  return it != table.end() ? it->second : std::pair<int64_t, int64_t>{20, 2};
+}
+
+}  // namespace
+
+Command add_search_command(CLI::App& root) {
+  struct Opts {
+    std::string model, out, budget, space = "s2";
+    std::string ranks = "1,4,8";
+    TaskArgs task;
+    search::SearchOptions search;
+    int64_t epochs = 0, prune_begin = -1;
+    bool cross = false, retrain = false, overwrite = false, no_iterative = false, no_selection = false, no_gumbel = false;
+    train::TrainOptions retrain_opts;
+    int64_t retrain_epochs = 0;
+    double dropout = -1;
+    RuntimeOptions rt;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* app = root.add_subcommand("search", "BIPEFT: search the best PEFT structure under a parameter budget");
+  add_model_option(*app, o->model);
+  add_task_options(*app, o->task);
+  app->add_option("--budget", o->budget,
+                  "Trainable-parameter budget: a count (102600), a ratio of the backbone (1.39e-4), "
+                  "per ten-thousand (1.39permyriad) or a percentage (0.0139%)")
+      ->required();
+  app->add_option("--out", o->out, "Output folder: structure.json, trace.jsonl, summary.json, plots")->required();
+  app->add_option("--space", o->space, "Search space: s2 (LoRA, Adapter-LR, BitFit, LNFit), s1 (serial/parallel "
+                                        "adapters, prefix), or a list of methods (lora,bitfit)")
+      ->capture_default_str();
+  app->add_option("--ranks", o->ranks, "Candidate ranks D")->capture_default_str();
+  app->add_flag("--cross-attention", o->cross, "Also search cross-attention positions (beyond the paper)");
+  auto& s = o->search;
+  app->add_option("--epochs", o->epochs, "Search epoch cap (default: per task, ALGORITHM.md §11.4)");
+  app->add_option("--prune-begin-epoch", o->prune_begin, "0-based epoch from which triggers count (default: per task)");
+  app->add_option("--max-triggers", s.max_triggers, "K: triggers until the search stops")->capture_default_str();
+  app->add_option("--window", s.window, "T: indicators compared by the trigger")->capture_default_str();
+  app->add_option("--threshold", s.threshold, "gamma: trigger stability threshold")->capture_default_str();
+  app->add_option("--batch", s.batch_size, "Batch size of both search halves")->capture_default_str();
+  app->add_option("--lr", s.lr, "AdamW learning rate of PEFT weights")->capture_default_str();
+  app->add_option("--arch-lr", s.arch_lr, "Adam learning rate of architecture logits")->capture_default_str();
+  app->add_option("--max-train", s.max_train_examples, "Use at most N training examples (0 = all)")->capture_default_str();
+  app->add_option("--log-every", s.log_every, "Trace a step line every N steps")->capture_default_str();
+  app->add_flag("--no-iterative", o->no_iterative, "Ablation: entangled single-stage space {0} U D, no alpha for ranks");
+  app->add_flag("--no-early-selection", o->no_selection, "Ablation: no sensitivity/trigger/pruning; argmax at the end");
+  app->add_flag("--no-gumbel", o->no_gumbel, "Ablation: soft softmax mixture instead of hard Gumbel samples");
+  app->add_flag("--retrain", o->retrain, "Train the found structure from scratch on the full train split");
+  app->add_option("--retrain-epochs", o->retrain_epochs, "Retrain epochs (default: the search epoch cap)");
+  app->add_option("--retrain-batch", o->retrain_opts.batch_size, "Retrain batch size")->capture_default_str();
+  app->add_option("--retrain-lr", o->retrain_opts.lr, "Retrain learning rate")->capture_default_str();
+  app->add_option("--eval-every", o->retrain_opts.eval_every, "Retrain: evaluate on dev every N epochs")->capture_default_str();
+  app->add_option("--dropout", o->dropout, "Override the model's dropout_rate");
+  app->add_flag("--overwrite", o->overwrite, "Write into a non-empty --out");
+  add_runtime_options(*app, o->rt);
+  return {app, [o]() {
+            auto ctx = make_run_context(o->rt, "search");
+            auto& s = o->search;
+            s.ranks.clear();
+            for (const auto& r : split(o->ranks, ',')) {
+              try {
+                s.ranks.push_back(std::stoll(trim(r)));
+              } catch (const std::exception&) {
+                throw ConfigError("--ranks '" + o->ranks + "' must be a comma list of integers (e.g. 1,4,8)");
+              }
+            }
+            s.iterative = !o->no_iterative;
+            s.early_selection = !o->no_selection;
+            s.gumbel = !o->no_gumbel;
+            const auto task = data::load_task(o->task.task, o->task.data, task_options(o->task, o->rt.seed));
+            const auto [epochs, prune] = task_schedule(task.name);
+            s.epochs = o->epochs > 0 ? o->epochs : epochs;
+            s.prune_begin_epoch = o->prune_begin >= 0 ? o->prune_begin : std::min(prune, s.epochs - 1);
+            s.validate();
+            model::LoadOptions lo;
+            lo.dtype = ctx.dtype;
+            lo.device = ctx.device;
+            auto backbone = model::load_t5(o->model, lo);
+            if (o->dropout >= 0) backbone->set_dropout(o->dropout);
+            auto tokenizer = text::Tokenizer::from_model_dir(o->model);
+            const auto budget = search::parse_budget(o->budget, backbone->num_parameters());
+            ctx.info("budget " + budget.describe(backbone->num_parameters()));
+            search::SpaceOptions space;
+            space.space = o->space;
+            space.ranks = s.ranks;
+            space.cross_attention = o->cross;
+            prepare_output_dir(o->out, o->overwrite);
+            const auto path = [&](const std::string& f) { return (std::filesystem::path(o->out) / f).string(); };
+            nlohmann::json options = {{"model", o->model},   {"task", task.name},     {"data", o->task.data},
+                                      {"format", o->task.format}, {"seed", o->rt.seed}, {"budget", o->budget},
+                                      {"budget_params", budget.params}, {"space", o->space},
+                                      {"cross_attention", o->cross}, {"search", s.to_json()}, {"retrain", o->retrain}};
+            io::write_json_atomic(path("config.json"), run_header("search", options));
+            std::remove(path("trace.jsonl").c_str());
+            ctx.events = std::make_shared<JsonlWriter>(path("trace.jsonl"));
+            auto result = search::run_search(backbone, tokenizer, task, space, s, budget.params, ctx);
+
+            const int64_t backbone_params = backbone->num_parameters();
+            auto structure = result.structure.to_json();
+            structure["trainable_params"] = result.params;
+            structure["backbone_params"] = backbone_params;
+            structure["ratio"] = result.params / static_cast<double>(backbone_params);
+            structure["per_myriad"] = 1e4 * result.params / static_cast<double>(backbone_params);
+            structure["budget"] = budget.params;
+            structure["task"] = task.name;
+            structure["space"] = o->space;
+            io::write_json_atomic(path("structure.json"), structure);
+            io::write_file_atomic(path("budget_curve.svg"),
+                                  search::budget_curve_svg(result.curve, budget.params, "BIPEFT search: " + task.name));
+            io::write_file_atomic(path("structure_heatmap.svg"),
+                                  search::structure_heatmap_svg(result.structure, backbone->sites(), s.ranks,
+                                                                "Selected structure (" + task.name + ", " +
+                                                                    human_count(result.params) + " parameters)"));
+            ctx.info("found " + std::to_string(result.structure.modules.size()) + " modules, " +
+                     std::to_string(static_cast<int64_t>(result.params)) + " parameters (" +
+                     std::to_string(1e4 * result.params / static_cast<double>(backbone_params)) + "\u2031), " +
+                     std::to_string(result.triggers) + " triggers, " + std::to_string(result.seconds) + " s");
+            nlohmann::json summary = {{"task", task.name},
+                                      {"budget", budget.params},
+                                      {"budget_given", o->budget},
+                                      {"search", result.to_json()},
+                                      {"search_seconds", result.seconds},
+                                      {"backbone_params", backbone_params}};
+            if (o->retrain) {
+              auto& ro = o->retrain_opts;
+              ro.epochs = o->retrain_epochs > 0 ? o->retrain_epochs : s.epochs;
+              auto rctx = ctx;
+              rctx.events = std::make_shared<JsonlWriter>(path("retrain_log.jsonl"));
+              peft::PeftModel model(backbone, result.structure, o->rt.seed);
+              auto trained = train::train_model(*model, tokenizer, task, ro, rctx);
+              peft::save_native_adapter(*model, path("adapter"), {{"base_model", o->model}, {"task", task.name}});
+              const double retrain_seconds = trained.train_seconds + trained.eval_seconds;
+              summary["retrain"] = trained.to_json();
+              summary["retrain_seconds"] = retrain_seconds;
+              summary["search_to_retrain"] = retrain_seconds > 0 ? result.seconds / retrain_seconds : 0.0;
+              io::write_json_atomic(path("scores.json"), {{"task", task.name},
+                                                          {"metric", task.metrics.front()},
+                                                          {"trainable_params", model->trainable_count()},
+                                                          {"dev", trained.best_dev.to_json()},
+                                                          {"test", trained.test.to_json()}});
+            }
+            io::write_json_atomic(path("summary.json"), summary);
+            std::cout << nlohmann::json{{"task", task.name},
+                                        {"params", result.params},
+                                        {"budget", budget.params},
+                                        {"modules", result.structure.modules.size()},
+                                        {"triggers", result.triggers},
+                                        {"out", o->out},
+                                        {"scores", summary.contains("retrain") ? summary["retrain"]["test"] : nlohmann::json()}}
+                             .dump()
+                      << std::endl;
+            return 0;
+          }};
+}
+
+}  // namespace bipeft::cli

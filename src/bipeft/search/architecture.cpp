@@ -1,0 +1,216 @@
+#include "bipeft/search/architecture.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <ATen/ATen.h>
+
+#include "bipeft/core/error.h"
+#include "bipeft/search/gumbel.h"
+
+namespace bipeft::search {
+
+Architecture::Architecture(const std::vector<peft::PeftModulePtr>& searchable, const SearchOptions& o,
+                           at::Generator& gen)
+    : iterative(o.iterative), gumbel_(o.gumbel), rank_max_(o.ranks.back()) {
+  candidates = o.ranks;
+  if (!iterative) candidates.insert(candidates.begin(), 0);
+  int64_t rows = 0;
+  for (const auto& m : searchable) {
+    SearchModule s;
+    s.module = m;
+    s.ranked = m->ranked();
+    if (s.ranked) {
+      if (m->rank_max() != rank_max_)
+        throw ConfigError(m->id() + ": supernet module has rank " + std::to_string(m->rank_max()) + ", expected " +
+                          std::to_string(rank_max_));
+      s.beta_row = rows++;
+      for (int64_t c : candidates) s.counts.push_back(static_cast<double>(m->param_count(c)));
+    }
+    s.full = static_cast<double>(m->param_count(m->rank_max()));
+    modules.push_back(std::move(s));
+  }
+  const int64_t n = static_cast<int64_t>(modules.size());
+  const int64_t C = static_cast<int64_t>(candidates.size());
+  alpha = at::empty({n, 2});
+  alpha.normal_(0.0, o.arch_init_std, gen);
+  beta = at::empty({std::max<int64_t>(rows, 0), C});
+  beta.normal_(0.0, o.arch_init_std, gen);
+  alpha.set_requires_grad(true);
+  beta.set_requires_grad(true);
+  tri_ = at::zeros({C, rank_max_});
+  for (int64_t k = 0; k < C; ++k)
+    if (candidates[k] > 0) tri_[k].narrow(0, 0, candidates[k]).fill_(1.0);
+}
+
+int64_t Architecture::candidate_index(size_t i) const {
+  const auto& m = modules[i];
+  if (!m.ranked) return -1;
+  if (m.fixed) return m.fixed_index;
+  return beta[m.beta_row].argmax().item<int64_t>();
+}
+
+int64_t Architecture::current_rank(size_t i) const {
+  const auto& m = modules[i];
+  if (m.removed) return 0;
+  return m.ranked ? candidates[candidate_index(i)] : 1;
+}
+
+double Architecture::kept_params() const {
+  double total = 0;
+  for (size_t i = 0; i < modules.size(); ++i) {
+    const auto& m = modules[i];
+    if (m.removed) continue;
+    total += m.ranked ? m.counts[candidate_index(i)] : m.full;
+  }
+  return total;
+}
+
+std::vector<double> Architecture::expected_sizes(bool use_alpha) const {
+  at::NoGradGuard ng;
+  auto p_on = at::softmax(alpha.detach().to(at::kDouble), -1).select(1, 1).contiguous();
+  auto w = beta.numel() > 0 ? at::softmax(beta.detach().to(at::kDouble), -1).contiguous() : beta.to(at::kDouble);
+  const int64_t C = static_cast<int64_t>(candidates.size());
+  std::vector<double> out(modules.size(), 0.0);
+  for (size_t i = 0; i < modules.size(); ++i) {
+    const auto& m = modules[i];
+    if (m.removed) continue;
+    // The entangled ablation has no separate on/off choice for ranked modules.
+    const double pi = (use_alpha && (!m.ranked || iterative)) ? p_on.data_ptr<double>()[i] : 1.0;
+    if (!m.ranked) {
+      out[i] = pi * m.full;
+      continue;
+    }
+    double e = 0;
+    if (m.fixed) {
+      e = m.counts[m.fixed_index];
+    } else {
+      const double* row = w.data_ptr<double>() + m.beta_row * C;
+      for (int64_t k = 0; k < C; ++k) e += row[k] * m.counts[k];
+    }
+    out[i] = pi * e;
+  }
+  return out;
+}
+
+std::vector<double> Architecture::dimension_values() const {
+  std::vector<double> v;
+  for (size_t i = 0; i < modules.size(); ++i)
+    if (modules[i].ranked) v.push_back(static_cast<double>(current_rank(i)));
+  return v;
+}
+
+std::vector<size_t> Architecture::free_ranked() const {
+  std::vector<size_t> out;
+  for (size_t i = 0; i < modules.size(); ++i)
+    if (modules[i].ranked && !modules[i].removed && !modules[i].fixed) out.push_back(i);
+  return out;
+}
+
+bool Architecture::selected_by_logits(size_t i) const {
+  const auto& m = modules[i];
+  if (m.removed) return false;
+  if (m.ranked && !iterative) return current_rank(i) > 0;
+  return alpha[static_cast<int64_t>(i)][1].item<double>() > alpha[static_cast<int64_t>(i)][0].item<double>();
+}
+
+at::Tensor Architecture::regularizer(double weight) const {
+  auto term = [](const at::Tensor& p) { return (at::softmax(p, -1) - p).abs().mean(); };
+  auto r = term(alpha);
+  if (beta.numel() > 0) r = r + term(beta);
+  return weight * r;
+}
+
+void Architecture::discrete_gates_() {
+  for (size_t i = 0; i < modules.size(); ++i) modules[i].module->set_gate(peft::Gate::fixed(current_rank(i)));
+}
+
+void Architecture::sample_gates_(Stage stage, double tau, at::Generator& gen) {
+  auto sample = [&](const at::Tensor& logits) {
+    return gumbel_ ? hard_gumbel_softmax(logits, tau, gen) : at::softmax(logits, -1);
+  };
+  // Alpha sample: used by vector modules always and by ranked modules in the binary stage.
+  auto a = sample(alpha);  // [N, 2]
+  auto a_on = a.select(1, 1);
+  auto a_on_values = a_on.detach().contiguous();
+  at::Tensor m_all, r_graph;
+  const bool use_beta = !iterative || stage == Stage::Dimension;
+  std::vector<int64_t> sel(beta.size(0), -1);
+  if (use_beta && beta.numel() > 0) {
+    auto r = sample(beta);  // [Nr, C]
+    // Fixed dimensions use their recorded candidate, without gradient.
+    std::vector<int64_t> fixed_rows, fixed_cols;
+    for (const auto& m : modules)
+      if (m.ranked && m.fixed) {
+        fixed_rows.push_back(m.beta_row);
+        fixed_cols.push_back(m.fixed_index);
+      }
+    if (!fixed_rows.empty()) {
+      auto onehot = at::zeros_like(r);
+      auto mask = at::zeros({r.size(0), 1});
+      for (size_t k = 0; k < fixed_rows.size(); ++k) {
+        onehot[fixed_rows[k]][fixed_cols[k]] = 1.0;
+        mask[fixed_rows[k]][0] = 1.0;
+      }
+      r = at::where(mask.to(at::kBool), onehot, r);
+    }
+    m_all = at::matmul(r, tri_);  // [Nr, rank_max]
+    r_graph = r;
+    auto idx = r.detach().argmax(-1).contiguous();
+    for (int64_t k = 0; k < idx.numel(); ++k) sel[k] = idx.data_ptr<int64_t>()[k];
+  }
+  for (size_t i = 0; i < modules.size(); ++i) {
+    auto& m = modules[i];
+    if (m.removed) {
+      m.module->set_gate(peft::Gate::fixed(0));
+      continue;
+    }
+    const int64_t ii = static_cast<int64_t>(i);
+    peft::Gate g;
+    if (!m.ranked || !use_beta) {
+      auto on = a_on.select(0, ii);
+      const bool is_on = a_on_values.data_ptr<float>()[i] > 0.5f;
+      if (!m.ranked) {
+        g.rank = gumbel_ ? (is_on ? 1 : 0) : 1;
+        g.on = on;
+      } else {
+        const int64_t d = candidates[candidate_index(i)];
+        g.rank = gumbel_ ? (is_on ? d : 0) : d;
+        g.mask = on.expand({d});
+        if (!gumbel_) g.up = on.detach().expand({d});
+        g.on = on;
+      }
+    } else {
+      auto row = m_all.select(0, m.beta_row);  // [rank_max]
+      if (gumbel_) {
+        const int64_t d = candidates[sel[m.beta_row]];
+        g.rank = d;
+        if (d > 0) g.mask = row.narrow(0, 0, d);
+      } else {
+        g.rank = rank_max_;
+        g.mask = row;
+        g.up = row.detach();
+      }
+      // On-value: the weight of the non-zero candidates. In the iterative space it is 1 (all
+      // candidates are non-zero), so biases run ungated; in the entangled space it is 1 - r[0].
+      if (!iterative) g.on = 1.0 - r_graph.select(0, m.beta_row).select(0, 0);
+    }
+    m.module->set_gate(std::move(g));
+  }
+}
+
+peft::Structure Architecture::final_structure(const peft::Structure& base) const {
+  peft::Structure s;
+  s.options = base.options;
+  s.full_finetune = false;
+  for (size_t i = 0; i < modules.size(); ++i) {
+    const auto& m = modules[i];
+    if (m.removed) continue;
+    const int64_t r = current_rank(i);
+    if (r == 0) continue;
+    s.modules.push_back({m.module->site_name(), m.module->method(), m.ranked ? r : 1});
+  }
+  return s;
+}
+
+}  // namespace bipeft::search

@@ -1,0 +1,73 @@
+#pragma once
+// The architecture side of the supernet (ALGORITHM.md §4): binary logits alpha [N, 2] (off, on) for
+// every searchable module and rank logits beta [Nr, |D|] for the ranked ones (decision Q11: logits
+// only for modules that exist), the per-module selection state (removed, dimension fixed), sampling of
+// a configuration into the modules' gates, the regularizer and the expected parameter count.
+#include <cstdint>
+#include <vector>
+
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+
+#include "bipeft/peft/peft_module.h"
+#include "bipeft/peft/structure.h"
+#include "bipeft/search/search_options.h"
+
+namespace bipeft::search {
+
+struct SearchModule {
+  peft::PeftModulePtr module;
+  bool ranked = false;
+  int64_t beta_row = -1;        // row in beta (ranked modules)
+  std::vector<double> counts;   // exact parameters at each rank candidate (entangled: candidate 0 first)
+  double full = 0;              // n_i: parameters at the largest rank (sensitivity normaliser)
+  bool removed = false;         // m_i = 0 (early selection)
+  bool fixed = false;           // f_i = 1 (dimension fixed)
+  int64_t fixed_index = -1;     // candidate recorded at fix time (decision Q8)
+};
+
+class Architecture {
+ public:
+  enum class Stage { Binary, Dimension };
+
+  /// `searchable` are the prunable modules of the supernet, all built at rank max(D).
+  Architecture(const std::vector<peft::PeftModulePtr>& searchable, const SearchOptions& options, at::Generator& gen);
+
+  /// Samples a configuration for `stage` at temperature `tau` and sets every module's gate. The
+  /// entangled ablation ignores `stage` (one candidate set including rank 0).
+  void sample_gates_(Stage stage, double tau, at::Generator& gen);
+  /// Deterministic gates of the current discrete choice (kept modules at their rank), no gradients.
+  void discrete_gates_();
+  /// 0.01-weighted sum of mean|softmax(P) - P| over alpha and beta (§4.5), scaled by `weight`.
+  at::Tensor regularizer(double weight) const;
+
+  /// Candidate index of ranked module i: the recorded one when fixed, else argmax beta.
+  int64_t candidate_index(size_t i) const;
+  /// The rank module i would have now (0 when removed or the entangled candidate 0).
+  int64_t current_rank(size_t i) const;
+  /// Exact parameters of the current discrete choice (kept modules at their current ranks).
+  double kept_params() const;
+  /// Eq. 7-8 expected size of every module; alpha's on-probability counts only when `use_alpha`.
+  std::vector<double> expected_sizes(bool use_alpha) const;
+  /// Eq. 10 vector of dimension values over the ranked modules (0 removed, fixed value when fixed).
+  std::vector<double> dimension_values() const;
+  /// Indices of ranked modules that are neither removed nor fixed.
+  std::vector<size_t> free_ranked() const;
+  /// Selected after a search without early selection: argmax alpha says on (iterative) / rank > 0.
+  bool selected_by_logits(size_t i) const;
+
+  /// The final structure: kept modules at their ranks (plus `base` options).
+  peft::Structure final_structure(const peft::Structure& base) const;
+
+  std::vector<SearchModule> modules;
+  std::vector<int64_t> candidates;  // rank per beta column (entangled: 0 first)
+  at::Tensor alpha, beta;           // trainable logits
+  bool iterative;
+
+ private:
+  at::Tensor tri_;  // [C, rank_max]: tri[k, j] = j < candidates[k]
+  bool gumbel_;
+  int64_t rank_max_;
+};
+
+}  // namespace bipeft::search

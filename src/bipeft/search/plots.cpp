@@ -1,0 +1,143 @@
+#include "bipeft/search/plots.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "bipeft/core/strings.h"
+
+namespace bipeft::search {
+
+namespace {
+
+std::string esc(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '<') o += "&lt;";
+    else if (c == '>') o += "&gt;";
+    else if (c == '&') o += "&amp;";
+    else o += c;
+  }
+  return o;
+}
+
+std::string num(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.1f", v);
+  return b;
+}
+
+}  // namespace
+
+std::string budget_curve_svg(const std::vector<std::array<double, 3>>& curve, double budget, const std::string& title) {
+  const double W = 720, H = 400, L = 80, R = 20, T = 40, B = 50;
+  double xmax = 1, ymax = budget * 1.1;
+  for (const auto& p : curve) {
+    xmax = std::max(xmax, p[0]);
+    ymax = std::max({ymax, p[1], p[2]});
+  }
+  auto X = [&](double x) { return L + (W - L - R) * x / xmax; };
+  auto Y = [&](double y) { return H - B - (H - T - B) * y / ymax; };
+  std::ostringstream s;
+  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H << "\" font-family=\"sans-serif\" font-size=\"12\">\n";
+  s << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  s << "<text x=\"" << W / 2 << "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">" << esc(title) << "</text>\n";
+  s << "<line x1=\"" << L << "\" y1=\"" << H - B << "\" x2=\"" << W - R << "\" y2=\"" << H - B << "\" stroke=\"black\"/>\n";
+  s << "<line x1=\"" << L << "\" y1=\"" << T << "\" x2=\"" << L << "\" y2=\"" << H - B << "\" stroke=\"black\"/>\n";
+  for (int k = 0; k <= 5; ++k) {
+    const double y = ymax * k / 5, x = xmax * k / 5;
+    s << "<text x=\"" << L - 6 << "\" y=\"" << num(Y(y) + 4) << "\" text-anchor=\"end\">" << human_count(y) << "</text>\n";
+    s << "<line x1=\"" << L << "\" y1=\"" << num(Y(y)) << "\" x2=\"" << W - R << "\" y2=\"" << num(Y(y))
+      << "\" stroke=\"#eee\"/>\n";
+    s << "<text x=\"" << num(X(x)) << "\" y=\"" << H - B + 18 << "\" text-anchor=\"middle\">" << std::lround(x) << "</text>\n";
+  }
+  s << "<text x=\"" << W / 2 << "\" y=\"" << H - 10 << "\" text-anchor=\"middle\">step</text>\n";
+  s << "<text x=\"16\" y=\"" << H / 2 << "\" transform=\"rotate(-90 16 " << H / 2 << ")\" text-anchor=\"middle\">parameters</text>\n";
+  auto poly = [&](int idx, const char* color) {
+    s << "<polyline fill=\"none\" stroke=\"" << color << "\" stroke-width=\"1.6\" points=\"";
+    for (const auto& p : curve) s << num(X(p[0])) << "," << num(Y(p[idx])) << " ";
+    s << "\"/>\n";
+  };
+  poly(1, "#1f77b4");
+  poly(2, "#d62728");
+  s << "<line x1=\"" << L << "\" y1=\"" << num(Y(budget)) << "\" x2=\"" << W - R << "\" y2=\"" << num(Y(budget))
+    << "\" stroke=\"black\" stroke-dasharray=\"6,4\"/>\n";
+  const double lx = W - R - 200;
+  s << "<rect x=\"" << lx << "\" y=\"" << T << "\" width=\"190\" height=\"58\" fill=\"white\" stroke=\"#ccc\"/>\n";
+  s << "<line x1=\"" << lx + 8 << "\" y1=\"" << T + 14 << "\" x2=\"" << lx + 30 << "\" y2=\"" << T + 14 << "\" stroke=\"#1f77b4\" stroke-width=\"2\"/><text x=\"" << lx + 36 << "\" y=\"" << T + 18 << "\">expected E</text>\n";
+  s << "<line x1=\"" << lx + 8 << "\" y1=\"" << T + 30 << "\" x2=\"" << lx + 30 << "\" y2=\"" << T + 30 << "\" stroke=\"#d62728\" stroke-width=\"2\"/><text x=\"" << lx + 36 << "\" y=\"" << T + 34 << "\">kept (current ranks)</text>\n";
+  s << "<line x1=\"" << lx + 8 << "\" y1=\"" << T + 46 << "\" x2=\"" << lx + 30 << "\" y2=\"" << T + 46 << "\" stroke=\"black\" stroke-dasharray=\"6,4\"/><text x=\"" << lx + 36 << "\" y=\"" << T + 50 << "\">budget " << human_count(budget) << "</text>\n";
+  s << "</svg>\n";
+  return s.str();
+}
+
+std::string structure_heatmap_svg(const peft::Structure& structure, const std::vector<model::SiteInfo>& sites,
+                                  const std::vector<int64_t>& ranks, const std::string& title) {
+  // Columns: every (method, position) present in the structure, in a stable order.
+  std::map<std::string, const model::SiteInfo*> by_name;
+  for (const auto& s : sites) by_name.emplace(s.name, &s);
+  std::vector<std::string> columns;
+  std::set<std::string> seen_col;
+  std::map<std::pair<std::string, std::string>, int64_t> cell;  // (row label, column) -> rank (0 = vector kept)
+  auto row_label = [](const model::SiteInfo& s) {
+    if (s.block < 0) return std::string(s.decoder ? "dec final" : "enc final");
+    return std::string(s.decoder ? "dec " : "enc ") + std::to_string(s.block);
+  };
+  std::vector<std::string> rows;
+  std::set<std::string> seen_row;
+  for (const auto& s : sites) {
+    auto r = row_label(s);
+    if (seen_row.insert(r).second) rows.push_back(r);
+  }
+  for (const auto& m : structure.modules) {
+    auto it = by_name.find(m.site);
+    if (it == by_name.end()) continue;
+    const std::string col = m.method + ":" + it->second->position;
+    if (seen_col.insert(col).second) columns.push_back(col);
+    cell[{row_label(*it->second), col}] = peft::method_info(m.method).ranked ? m.rank : 0;
+  }
+  std::sort(columns.begin(), columns.end());
+  const double cw = 28, ch = 16, L = 80, T = 150;
+  const double W = L + cw * std::max<size_t>(1, columns.size()) + 140, H = T + ch * rows.size() + 30;
+  const int64_t rmax = ranks.empty() ? 8 : ranks.back();
+  std::ostringstream s;
+  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H << "\" font-family=\"sans-serif\" font-size=\"10\">\n";
+  s << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  s << "<text x=\"8\" y=\"18\" font-size=\"14\">" << esc(title) << "</text>\n";
+  for (size_t c = 0; c < columns.size(); ++c) {
+    const double x = L + cw * c + cw / 2;
+    s << "<text x=\"" << x << "\" y=\"" << T - 6 << "\" transform=\"rotate(-60 " << x << " " << T - 6 << ")\">" << esc(columns[c]) << "</text>\n";
+  }
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const double y = T + ch * r;
+    s << "<text x=\"" << L - 6 << "\" y=\"" << y + ch - 4 << "\" text-anchor=\"end\">" << esc(rows[r]) << "</text>\n";
+    for (size_t c = 0; c < columns.size(); ++c) {
+      auto it = cell.find({rows[r], columns[c]});
+      std::string fill = "#f4f4f4";
+      if (it != cell.end()) {
+        if (it->second == 0) fill = "#2ca02c";
+        else {
+          const double f = std::log2(1.0 + it->second) / std::log2(1.0 + rmax);
+          char b[16];
+          std::snprintf(b, sizeof b, "#%02x%02x%02x", 255 - static_cast<int>(200 * f), 255 - static_cast<int>(160 * f), 255);
+          fill = b;
+        }
+      }
+      s << "<rect x=\"" << L + cw * c << "\" y=\"" << y << "\" width=\"" << cw - 1 << "\" height=\"" << ch - 1 << "\" fill=\"" << fill << "\"/>";
+      if (it != cell.end() && it->second > 0)
+        s << "<text x=\"" << L + cw * c + cw / 2 << "\" y=\"" << y + ch - 4 << "\" text-anchor=\"middle\">" << it->second << "</text>";
+      s << "\n";
+    }
+  }
+  const double lx = L + cw * columns.size() + 16;
+  s << "<rect x=\"" << lx << "\" y=\"" << T << "\" width=\"12\" height=\"12\" fill=\"#2ca02c\"/><text x=\"" << lx + 16 << "\" y=\"" << T + 10 << "\">vector module kept</text>\n";
+  s << "<rect x=\"" << lx << "\" y=\"" << T + 18 << "\" width=\"12\" height=\"12\" fill=\"#3760ff\"/><text x=\"" << lx + 16 << "\" y=\"" << T + 28 << "\">rank (number in cell)</text>\n";
+  s << "<rect x=\"" << lx << "\" y=\"" << T + 36 << "\" width=\"12\" height=\"12\" fill=\"#f4f4f4\"/><text x=\"" << lx + 16 << "\" y=\"" << T + 46 << "\">not selected</text>\n";
+  s << "</svg>\n";
+  return s.str();
+}
+
+}  // namespace bipeft::search

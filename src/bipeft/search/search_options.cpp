@@ -1,0 +1,55 @@
+#include "bipeft/search/search_options.h"
+
+#include <string>
+
+#include "bipeft/core/error.h"
+
+namespace bipeft::search {
+
+void SearchOptions::validate() const {
+  if (ranks.empty()) throw ConfigError("--ranks needs at least one rank");
+  for (size_t i = 0; i < ranks.size(); ++i)
+    if (ranks[i] < 1 || (i > 0 && ranks[i] <= ranks[i - 1]))
+      throw ConfigError("--ranks must be positive and strictly increasing (e.g. 1,4,8)");
+  if (epochs < 1) throw ConfigError("--epochs must be >= 1");
+  if (prune_begin_epoch < 0 || prune_begin_epoch >= epochs)
+    throw ConfigError("--prune-begin-epoch must be in [0, --epochs)");
+  if (max_triggers < 1) throw ConfigError("--max-triggers must be >= 1");
+  if (window < 1) throw ConfigError("--window must be >= 1");
+  if (!(threshold > 0 && threshold <= 1)) throw ConfigError("--threshold must be in (0, 1]");
+  if (!(ema >= 0 && ema < 1)) throw ConfigError("--ema must be in [0, 1)");
+  if (alpha_free_triggers < 0) throw ConfigError("--alpha-free-triggers must be >= 0");
+  if (batch_size < 1) throw ConfigError("--batch must be >= 1");
+  if (!(lr > 0) || !(arch_lr > 0)) throw ConfigError("--lr and --arch-lr must be > 0");
+  if (weight_decay < 0 || arch_weight_decay < 0 || arch_reg < 0) throw ConfigError("decays must be >= 0");
+  if (clip_norm < 0) throw ConfigError("--clip must be >= 0");
+  if (!(tau_start > 0) || !(tau_end > 0)) throw ConfigError("temperatures must be > 0");
+  if (log_every < 1) throw ConfigError("--log-every must be >= 1");
+  if (max_train_examples < 0) throw ConfigError("--max-train must be >= 0");
+}
+
+nlohmann::json SearchOptions::to_json() const {
+  return {{"ranks", ranks},
+          {"epochs", epochs},
+          {"prune_begin_epoch", prune_begin_epoch},
+          {"max_triggers", max_triggers},
+          {"window", window},
+          {"threshold", threshold},
+          {"ema", ema},
+          {"alpha_free_triggers", alpha_free_triggers},
+          {"batch_size", batch_size},
+          {"lr", lr},
+          {"weight_decay", weight_decay},
+          {"clip_norm", clip_norm},
+          {"arch_lr", arch_lr},
+          {"arch_betas", {arch_beta1, arch_beta2}},
+          {"arch_weight_decay", arch_weight_decay},
+          {"arch_reg", arch_reg},
+          {"tau", {tau_start, tau_end}},
+          {"iterative", iterative},
+          {"early_selection", early_selection},
+          {"gumbel", gumbel},
+          {"max_train_examples", max_train_examples}};
+}
+
+}  // namespace bipeft::search

@@ -1,0 +1,310 @@
+#include "bipeft/search/searcher.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/adamw.h>
+
+#include "bipeft/core/error.h"
+#include "bipeft/core/timer.h"
+#include "bipeft/data/collate.h"
+#include "bipeft/data/splits.h"
+#include "bipeft/peft/peft_model.h"
+#include "bipeft/search/architecture.h"
+#include "bipeft/search/selection.h"
+#include "bipeft/search/sensitivity.h"
+#include "bipeft/train/schedule.h"
+
+namespace bipeft::search {
+
+nlohmann::json SearchResult::to_json() const {
+  return {{"params", params},       {"budget", budget},     {"space_params", space_params},
+          {"triggers", triggers},   {"steps", steps},       {"epochs_run", epochs_run},
+          {"completed", completed}, {"repaired", repaired}, {"seconds", seconds},
+          {"modules", structure.modules.size()},            {"warnings", warnings}};
+}
+
+namespace {
+
+std::vector<data::Example> head(const std::vector<data::Example>& v, int64_t n) {
+  if (n <= 0 || static_cast<size_t>(n) >= v.size()) return v;
+  return {v.begin(), v.begin() + n};
+}
+
+// Dimension values (Eq. 10) of a beta snapshot: 0 for removed, the fixed value for fixed modules.
+std::vector<double> values_of(const Architecture& arch, const at::Tensor& snapshot) {
+  std::vector<double> v;
+  auto idx = snapshot.argmax(-1).contiguous();
+  for (const auto& m : arch.modules) {
+    if (!m.ranked) continue;
+    if (m.removed) v.push_back(0.0);
+    else if (m.fixed) v.push_back(static_cast<double>(arch.candidates[m.fixed_index]));
+    else v.push_back(static_cast<double>(arch.candidates[idx.data_ptr<int64_t>()[m.beta_row]]));
+  }
+  return v;
+}
+
+std::string fmt(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.0f", v);
+  return b;
+}
+
+}  // namespace
+
+SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, const data::TaskData& task,
+                        const SpaceOptions& space_options, const SearchOptions& o, double budget,
+                        const RunContext& ctx) {
+  o.validate();
+  Timer timer;
+  SpaceOptions so = space_options;
+  so.ranks = o.ranks;
+  const auto space = build_space(so, backbone->sites());
+  peft::PeftModel supernet(backbone, space, ctx.seed);
+  const auto device = backbone->shared->weight.device();
+
+  std::vector<peft::PeftModulePtr> searchable;
+  double shared_params = 0;
+  for (const auto& m : supernet->modules) {
+    if (m->prunable()) searchable.push_back(m);
+    else shared_params += static_cast<double>(m->param_count(m->rank_max()));
+  }
+  auto gen = at::detail::createCPUGenerator(data::derive_seed(ctx.seed, 7));
+  Architecture arch(searchable, o, gen);
+
+  // Budget sanity: above the smallest module, below the whole space.
+  double smallest = INFINITY, whole = shared_params;
+  for (const auto& m : arch.modules) {
+    whole += m.full;
+    double least = m.full;
+    if (m.ranked)
+      for (double c : m.counts)
+        if (c > 0) least = std::min(least, c);
+    smallest = std::min(smallest, least);
+  }
+  SearchResult result;
+  result.budget = budget;
+  result.space_params = whole;
+  if (budget < smallest + shared_params)
+    throw ConfigError("--budget " + fmt(budget) + " parameters is below the smallest module of the space (" +
+                      fmt(smallest + shared_params) + " parameters); raise the budget or change --space/--ranks");
+  if (budget >= whole)
+    throw ConfigError("--budget " + fmt(budget) + " parameters covers the whole search space (" + fmt(whole) +
+                      " parameters); nothing to select: lower the budget or train the space directly with bipeft train");
+  const double module_budget = budget - shared_params;
+
+  at::manual_seed(ctx.seed);  // dropout
+  auto w_examples = head(task.search_train, o.max_train_examples > 0 ? o.max_train_examples / 2 : 0);
+  auto a_examples = head(task.search_val, o.max_train_examples > 0 ? o.max_train_examples / 2 : 0);
+  if (w_examples.empty() || a_examples.empty()) throw FormatError(task.name + ": the search halves of train are empty");
+  const int64_t tgt_len = data::max_target_length(tok, task);
+  auto w_tok = data::tokenize_examples(tok, w_examples, task.max_source_length, tgt_len);
+  auto a_tok = data::tokenize_examples(tok, a_examples, task.max_source_length, tgt_len);
+
+  auto weights = supernet->trainable_parameters();
+  torch::optim::AdamW opt_w(weights, torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+  std::vector<torch::Tensor> arch_params{arch.alpha};
+  if (arch.beta.numel() > 0) arch_params.push_back(arch.beta);
+  torch::optim::Adam opt_a(arch_params, torch::optim::AdamOptions(o.arch_lr)
+                                            .betas({o.arch_beta1, o.arch_beta2})
+                                            .weight_decay(o.arch_weight_decay));
+  const int64_t steps_per_epoch = (static_cast<int64_t>(w_tok.size()) + o.batch_size - 1) / o.batch_size;
+  const int64_t total_steps = steps_per_epoch * o.epochs;
+  train::LinearSchedule schedule(total_steps, 0);
+
+  std::vector<double> sizes(arch.modules.size());
+  for (size_t i = 0; i < sizes.size(); ++i) sizes[i] = arch.modules[i].full;
+  std::vector<bool> prunable(arch.modules.size(), true);
+  TriggerDetector detector(o.window, o.threshold);
+  SensitivityTracker tracker(arch.modules.size(), o.ema);
+  std::vector<at::Tensor> history;  // beta snapshots since the last fix
+  int64_t k_rem = o.max_triggers;
+  auto stage = Architecture::Stage::Binary;
+  const bool has_ranked = arch.beta.numel() > 0;
+
+  ctx.info("search space " + so.space + ": " + std::to_string(arch.modules.size()) + " modules, " + fmt(whole) +
+           " parameters at rank " + std::to_string(o.ranks.back()) + "; budget " + fmt(budget));
+  ctx.event({{"event", "start"}, {"modules", arch.modules.size()}, {"space_params", whole}, {"budget", budget},
+             {"shared_params", shared_params}, {"train_half", w_tok.size()}, {"val_half", a_tok.size()},
+             {"total_steps", total_steps}, {"options", o.to_json()}});
+
+  auto removed_flags = [&] {
+    std::vector<bool> r(arch.modules.size());
+    for (size_t i = 0; i < r.size(); ++i) r[i] = arch.modules[i].removed;
+    return r;
+  };
+  auto forward_loss = [&](const std::vector<data::TokenizedExample>& all, const std::vector<size_t>& idx) {
+    auto b = data::make_batch(all, idx, tok.pad_id());
+    return backbone->forward(b.input_ids.to(device), b.attention_mask.to(device), {}, b.labels.to(device)).loss;
+  };
+  auto check = [&](const torch::Tensor& loss, const char* which, int64_t step) {
+    const double v = loss.item<double>();
+    if (!std::isfinite(v))
+      throw NumericError(std::string(which) + " loss is " + std::to_string(v) + " at step " + std::to_string(step) +
+                         "; lower --lr / --arch-lr or check the data");
+    return v;
+  };
+
+  auto trigger = [&](int64_t step) {
+    const bool use_alpha = k_rem > o.alpha_free_triggers;
+    auto expected = arch.expected_sizes(use_alpha);
+    const double e = std::accumulate(expected.begin(), expected.end(), 0.0);
+    const double delta = removal_amount(e, module_budget, k_rem);
+    --k_rem;
+    ++result.triggers;
+    for (size_t i = 0; i < sizes.size(); ++i)
+      if (arch.modules[i].ranked) sizes[i] = expected[i];
+    auto gone = modules_to_remove(tracker.smoothed(), removed_flags(), prunable, sizes, delta);
+    nlohmann::json removed_ids = nlohmann::json::array();
+    for (size_t i : gone) {
+      auto& m = arch.modules[i];
+      m.removed = true;
+      if (m.ranked) {
+        m.fixed = true;
+        m.fixed_index = arch.candidate_index(i);
+        sizes[i] = 0;
+      }
+      removed_ids.push_back(m.module->id());
+    }
+    nlohmann::json fixed_ids = nlohmann::json::array();
+    double agreement = NAN;
+    if (has_ranked && arch.iterative && history.size() >= 2) {
+      agreement = dimension_agreement(values_of(arch, history.front()), values_of(arch, history.back()));
+      auto free = arch.free_ranked();
+      const int64_t q = fix_count(agreement, static_cast<int64_t>(free.size()), k_rem);
+      if (q > 0) {
+        std::vector<int64_t> rows;
+        for (size_t i : free) rows.push_back(arch.modules[i].beta_row);
+        auto hist = at::stack(history).index_select(1, at::tensor(rows, at::kLong));
+        auto dsi = dimension_stability(hist);
+        std::vector<size_t> order(free.size());
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return dsi[a] < dsi[b]; });
+        for (int64_t k = 0; k < q; ++k) {
+          auto& m = arch.modules[free[order[k]]];
+          m.fixed = true;
+          m.fixed_index = arch.candidate_index(free[order[k]]);
+          fixed_ids.push_back({{"id", m.module->id()}, {"rank", arch.candidates[m.fixed_index]}});
+        }
+      }
+      history.clear();
+    }
+    ctx.event({{"event", "trigger"},       {"step", step},           {"trigger", result.triggers},
+               {"remaining", k_rem},       {"expected", e + shared_params}, {"delta", delta},
+               {"removed", removed_ids},   {"fixed", fixed_ids},     {"agreement", std::isnan(agreement) ? nlohmann::json() : nlohmann::json(agreement)},
+               {"kept_params", arch.kept_params() + shared_params}});
+  };
+
+  int64_t step = 0;
+  bool done = false;
+  for (int64_t epoch = 0; epoch < o.epochs && !done; ++epoch) {
+    result.epochs_run = epoch + 1;
+    const double tau = o.tau_start - (o.tau_start - o.tau_end) * static_cast<double>(epoch) / static_cast<double>(o.epochs);
+    auto w_batches = data::epoch_batches(w_tok.size(), o.batch_size, ctx.seed, epoch, true);
+    auto a_batches = data::epoch_batches(a_tok.size(), o.batch_size, data::derive_seed(ctx.seed, 1000), epoch, true);
+    supernet->train(true);
+    for (size_t t = 0; t < w_batches.size(); ++t) {
+      if (ctx.should_stop()) throw Interrupted("search stopped at step " + std::to_string(step));
+      // 1. Architecture step on a validation-half batch, with clean gradients (Q1, Q3).
+      opt_a.zero_grad();
+      opt_w.zero_grad();
+      arch.sample_gates_(stage, tau, gen);
+      auto loss_a = forward_loss(a_tok, a_batches[t % a_batches.size()]);
+      const double la = check(loss_a, "validation", step + 1);
+      (loss_a + arch.regularizer(o.arch_reg)).backward();
+      opt_a.step();
+      if (arch.iterative)
+        stage = stage == Architecture::Stage::Binary ? Architecture::Stage::Dimension : Architecture::Stage::Binary;
+      if (o.early_selection) tracker.record_validation(arch.modules);
+      // 2. Weight step on a train-half batch with the binary configuration (one optimizer step, Q2).
+      opt_w.zero_grad();
+      opt_a.zero_grad();
+      arch.sample_gates_(Architecture::Stage::Binary, tau, gen);
+      auto loss_w = forward_loss(w_tok, w_batches[t]);
+      const double lw = check(loss_w, "train", step + 1);
+      loss_w.backward();
+      if (o.clip_norm > 0) torch::nn::utils::clip_grad_norm_(weights, o.clip_norm);
+      const double lr = o.lr * schedule.factor(step);
+      for (auto& g : opt_w.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+      opt_w.step();
+      ++step;
+      // 3. Early selection (§6-§9).
+      double stability = NAN;
+      bool fired = false;
+      if (o.early_selection) {
+        tracker.update_from_train(arch.modules);
+        if (epoch >= o.prune_begin_epoch && k_rem > 0) {
+          if (has_ranked && arch.iterative) history.push_back(arch.beta.detach().clone());
+          auto ind = importance_indicator(tracker.smoothed(), removed_flags(), sizes, module_budget);
+          fired = detector.update(ind, &stability);
+          if (fired) trigger(step);
+        }
+      }
+      auto expected = arch.expected_sizes(k_rem > o.alpha_free_triggers);
+      const double e = std::accumulate(expected.begin(), expected.end(), 0.0) + shared_params;
+      const double kept = arch.kept_params() + shared_params;
+      result.curve.push_back({static_cast<double>(step), e, kept});
+      if (step % o.log_every == 0 || fired) {
+        ctx.event({{"event", "step"}, {"step", step}, {"epoch", epoch + 1}, {"tau", tau}, {"loss_val", la},
+                   {"loss_train", lw}, {"lr", lr}, {"expected", e}, {"kept_params", kept},
+                   {"triggers", result.triggers}, {"stability", std::isnan(stability) ? nlohmann::json() : nlohmann::json(stability)}});
+      }
+      char status[128];
+      std::snprintf(status, sizeof status, "triggers %lld/%lld kept %.0f loss %.3f", static_cast<long long>(result.triggers),
+                    static_cast<long long>(o.max_triggers), kept, lw);
+      ctx.report({"search", step, total_steps, status});
+      if (o.early_selection && k_rem == 0) {
+        done = true;
+        break;
+      }
+    }
+  }
+  if (ctx.progress) ctx.progress->finish("search");
+  result.steps = step;
+  result.completed = !o.early_selection || k_rem == 0;
+  if (o.early_selection && k_rem > 0)
+    result.warnings.push_back("the search ended after " + std::to_string(result.epochs_run) + " epochs with " +
+                              std::to_string(result.triggers) + " of " + std::to_string(o.max_triggers) +
+                              " triggers; raise --epochs or lower --threshold");
+  // Freeze every remaining dimension at its argmax.
+  for (size_t i = 0; i < arch.modules.size(); ++i) {
+    auto& m = arch.modules[i];
+    if (m.ranked && !m.fixed) {
+      m.fixed_index = arch.candidate_index(i);
+      m.fixed = true;
+    }
+  }
+  if (!o.early_selection) {
+    for (size_t i = 0; i < arch.modules.size(); ++i)
+      if (!arch.selected_by_logits(i)) arch.modules[i].removed = true;
+  } else {
+    // Budget repair: the reference removal can stop short of delta; never exceed the budget.
+    while (arch.kept_params() + shared_params > budget) {
+      auto gone = modules_to_remove(tracker.smoothed(), removed_flags(), prunable, sizes, 0.5);
+      if (gone.empty()) break;
+      arch.modules[gone.front()].removed = true;
+      ++result.repaired;
+    }
+    if (result.repaired > 0)
+      result.warnings.push_back("removed " + std::to_string(result.repaired) +
+                                " more module(s) after the last trigger to stay within the budget");
+  }
+  result.structure = arch.final_structure(space);
+  bool has_prefix = false;
+  for (const auto& m : result.structure.modules) has_prefix = has_prefix || m.method == "prefix";
+  result.params = arch.kept_params() + (has_prefix ? shared_params : 0.0);
+  result.seconds = timer.seconds();
+  for (auto& m : supernet->modules) m->set_gate(peft::Gate::full());
+  supernet->detach_();
+  for (const auto& w : result.warnings) ctx.warn(w);
+  ctx.event({{"event", "done"}, {"result", result.to_json()}, {"structure", result.structure.to_json()}});
+  return result;
+}
+
+}  // namespace bipeft::search

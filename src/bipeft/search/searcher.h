@@ -1,0 +1,43 @@
+#pragma once
+// The BIPEFT search (ALGORITHM.md §5-§10 with the §0 decisions): alternating architecture steps on
+// the validation half (binary and dimension stages in turn) and weight steps on the training half,
+// sensitivity tracking, budget-guided module removal and dimension fixing at each trigger, and the
+// final structure after K triggers.
+#include <array>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bipeft/core/run_context.h"
+#include "bipeft/data/task.h"
+#include "bipeft/model/t5_model.h"
+#include "bipeft/peft/structure.h"
+#include "bipeft/search/search_options.h"
+#include "bipeft/search/space.h"
+#include "bipeft/text/tokenizer.h"
+
+namespace bipeft::search {
+
+struct SearchResult {
+  peft::Structure structure;       // kept modules at their ranks
+  double params = 0;               // exact trainable parameters of `structure`
+  double budget = 0;
+  double space_params = 0;         // the whole supernet at the largest rank
+  int64_t triggers = 0, steps = 0, epochs_run = 0;
+  bool completed = false;          // all K triggers happened
+  int64_t repaired = 0;            // modules removed after the last trigger to meet the budget
+  double seconds = 0;
+  std::vector<std::array<double, 3>> curve;  // per step: step, expected parameters E, kept parameters
+  std::vector<std::string> warnings;
+  nlohmann::json to_json() const;
+};
+
+/// Runs the search on `backbone` (modules are attached for the search and detached afterwards).
+/// `budget` is an absolute parameter count. Throws ConfigError for an impossible budget (below the
+/// smallest module, or not below the whole space), Interrupted on ctx.should_stop(), NumericError on
+/// a non-finite loss.
+SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tokenizer, const data::TaskData& task,
+                        const SpaceOptions& space, const SearchOptions& options, double budget, const RunContext& ctx);
+
+}  // namespace bipeft::search

@@ -1,0 +1,110 @@
+#include "bipeft/search/selection.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include <ATen/ATen.h>
+
+namespace bipeft::search {
+
+double cosine(const std::vector<double>& a, const std::vector<double>& b) {
+  double dot = 0, na = 0, nb = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  if (na == 0 || nb == 0) return 0.0;
+  return dot / std::sqrt(na * nb);
+}
+
+std::vector<double> importance_indicator(const std::vector<double>& s, const std::vector<bool>& removed,
+                                         const std::vector<double>& sizes, double budget) {
+  const size_t n = s.size();
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    if (removed[a] != removed[b]) return !removed[a];
+    return s[a] > s[b];
+  });
+  std::vector<double> ind(n, 0.0);
+  double acc = 0;
+  for (size_t i : order) {
+    if (acc >= budget) break;
+    if (acc + sizes[i] <= budget) {
+      ind[i] = 1.0;
+      acc += sizes[i];
+    }
+  }
+  return ind;
+}
+
+bool TriggerDetector::update(const std::vector<double>& indicator, double* stability) {
+  bool trigger = false;
+  double rho = NAN;
+  // §7: no trigger until more than `window` indicators were seen (|R| >= window + 1).
+  if (seen_ > window_ && !recent_.empty()) {
+    rho = 0;
+    for (const auto& r : recent_) rho += cosine(indicator, r);
+    rho /= static_cast<double>(recent_.size());
+    trigger = rho >= threshold_;
+  }
+  if (stability) *stability = rho;
+  recent_.push_back(indicator);
+  while (static_cast<int64_t>(recent_.size()) > window_) recent_.pop_front();
+  ++seen_;
+  return trigger;
+}
+
+double removal_amount(double expected, double budget, int64_t remaining_triggers) {
+  return (expected - budget) / static_cast<double>(std::max<int64_t>(1, remaining_triggers));
+}
+
+std::vector<size_t> modules_to_remove(const std::vector<double>& s, const std::vector<bool>& removed,
+                                      const std::vector<bool>& prunable, const std::vector<double>& sizes,
+                                      double delta) {
+  std::vector<size_t> order;
+  for (size_t i = 0; i < s.size(); ++i)
+    if (!removed[i] && prunable[i]) order.push_back(i);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return s[a] < s[b]; });
+  std::vector<size_t> out;
+  double acc = 0;
+  for (size_t i : order) {
+    if (acc > delta) break;
+    if (acc + sizes[i] <= delta || (out.empty() && delta > 0)) {
+      out.push_back(i);
+      acc += sizes[i];
+    }
+  }
+  return out;
+}
+
+std::vector<double> dimension_stability(const at::Tensor& history) {
+  TORCH_CHECK(history.dim() == 3 && history.size(0) >= 2, "dimension_stability needs [T>=2, N, |D|] snapshots");
+  auto h = history.to(at::kDouble);
+  auto spread = h.std(0, /*unbiased=*/true).mean(-1);  // [N]
+  auto first = at::log_softmax(h[0], -1), last = at::log_softmax(h[h.size(0) - 1], -1);
+  auto kl = (last.exp() * (last - first)).sum(-1);  // KL(softmax(last) || softmax(first))
+  auto dsi = (spread * kl).contiguous();
+  return {dsi.data_ptr<double>(), dsi.data_ptr<double>() + dsi.numel()};
+}
+
+double dimension_agreement(const std::vector<double>& first, const std::vector<double>& last) {
+  double dot = 0, na = 0, nb = 0;
+  for (size_t i = 0; i < first.size(); ++i) {
+    dot += first[i] * last[i];
+    na += first[i] * first[i];
+    nb += last[i] * last[i];
+  }
+  if (na == 0 || nb == 0) return 1.0;
+  return dot / std::sqrt(na * nb);
+}
+
+int64_t fix_count(double g, int64_t n_free, int64_t remaining) {
+  if (remaining <= 0) return 0;
+  if (remaining == 1) return n_free;
+  return std::min<int64_t>(n_free, static_cast<int64_t>(std::floor(g * static_cast<double>(n_free) / static_cast<double>(remaining))));
+}
+
+}  // namespace bipeft::search

@@ -1,0 +1,67 @@
+#pragma once
+// The decision rules of budget-guided early selection (ALGORITHM.md §7-§9, with the §0 decisions),
+// as pure functions over plain vectors so each equation can be tested on small hand-worked inputs.
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+namespace bipeft::search {
+
+/// Cosine similarity of two equally long vectors; 0 when either is all zeros.
+double cosine(const std::vector<double>& a, const std::vector<double>& b);
+
+/// Eq. 5 importance indicator: walk the modules by smoothed sensitivity (descending; removed ones
+/// last, ties by index), set I_i = 1 when the running size plus size_i still fits the budget (modules
+/// that do not fit are skipped), and stop once the running size reaches the budget.
+std::vector<double> importance_indicator(const std::vector<double>& sensitivity, const std::vector<bool>& removed,
+                                         const std::vector<double>& sizes, double budget);
+
+/// The trigger of §7 (decision Q6): once more than `window` indicators were seen, the mean cosine of
+/// the current indicator with each of the previous `window` ones must reach `threshold`; the history
+/// is never cleared.
+class TriggerDetector {
+ public:
+  TriggerDetector(int64_t window, double threshold) : window_(window), threshold_(threshold) {}
+  /// Records `indicator` and returns true when it triggers. `stability` receives the mean cosine
+  /// (NaN while fewer than window + 1 indicators have been seen).
+  bool update(const std::vector<double>& indicator, double* stability = nullptr);
+  int64_t seen() const { return seen_; }
+  /// The last `window` indicators (what a checkpoint must keep).
+  const std::deque<std::vector<double>>& recent() const { return recent_; }
+  void restore(std::deque<std::vector<double>> recent, int64_t seen) {
+    recent_ = std::move(recent);
+    seen_ = seen;
+  }
+
+ private:
+  int64_t window_;
+  double threshold_;
+  std::deque<std::vector<double>> recent_;
+  int64_t seen_ = 0;
+};
+
+/// Eq. 6: the parameters to remove at this trigger, (E - B) / K_rem (K_rem before the decrement).
+double removal_amount(double expected, double budget, int64_t remaining_triggers);
+
+/// §8.2 greedy removal. Kept, prunable modules are scanned by ascending sensitivity (ties by index):
+/// a module is removed when it fits in what is left of `delta`, or when nothing was removed yet and
+/// delta > 0; the scan stops once the removed size exceeds delta. Returns the indices to remove.
+std::vector<size_t> modules_to_remove(const std::vector<double>& sensitivity, const std::vector<bool>& removed,
+                                      const std::vector<bool>& prunable, const std::vector<double>& sizes, double delta);
+
+/// Eq. 9 dimension stability indicator per ranked module from the beta snapshots since the last fix,
+/// `history` [T, N, |D|] (T >= 2): mean_j std_t(beta_ij) x KL(softmax(beta_last) || softmax(beta_first)).
+std::vector<double> dimension_stability(const at::Tensor& history);
+
+/// Eq. 10 decision Q7: cosine of the vectors of dimension values (0 for removed, the fixed value for
+/// fixed modules); 1 when undefined (a zero vector).
+double dimension_agreement(const std::vector<double>& first_values, const std::vector<double>& last_values);
+
+/// How many free dimensions to fix at this trigger (§9.2): 0 at the last trigger (K_rem == 0),
+/// all of them when one trigger is left (K_rem == 1), else floor(g * n_free / K_rem), where K_rem
+/// is counted after the decrement.
+int64_t fix_count(double agreement, int64_t n_free, int64_t remaining_triggers);
+
+}  // namespace bipeft::search

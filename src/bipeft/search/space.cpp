@@ -1,0 +1,63 @@
+#include "bipeft/search/space.h"
+
+#include <algorithm>
+
+#include "bipeft/core/error.h"
+#include "bipeft/core/strings.h"
+
+namespace bipeft::search {
+
+namespace {
+
+// Positions of each method in the paper's spaces.
+std::vector<std::string> space_positions(const std::string& method, bool cross) {
+  std::vector<std::string> p;
+  if (method == "lora") p = {"q", "k", "v", "o", "wi", "wi_0", "wi_1", "wo"};
+  else if (method == "adapter_lr") p = {"attn", "ffn"};
+  else if (method == "bitfit") p = {"q", "k", "v", "o", "wi", "wi_0", "wi_1", "wo", "attn_ln", "ffn_ln", "cross_ln", "final_ln"};
+  else if (method == "lnfit") p = {"attn_ln", "ffn_ln", "cross_ln", "final_ln"};
+  else if (method == "serial_adapter" || method == "parallel_adapter") p = {"ffn"};
+  else if (method == "prefix") p = {"attn_scores"};
+  if (cross) {
+    if (method == "lora" || method == "bitfit") for (auto x : {"cross_q", "cross_k", "cross_v", "cross_o"}) p.push_back(x);
+    if (method == "adapter_lr" || method == "serial_adapter" || method == "parallel_adapter") p.push_back("cross");
+  }
+  return p;
+}
+
+}  // namespace
+
+void SpaceOptions::validate() const {
+  if (ranks.empty()) throw ConfigError("--ranks needs at least one candidate rank");
+  for (size_t i = 0; i < ranks.size(); ++i) {
+    if (ranks[i] < 1) throw ConfigError("--ranks must be >= 1");
+    if (i > 0 && ranks[i] <= ranks[i - 1]) throw ConfigError("--ranks must be strictly increasing (e.g. 1,4,8)");
+  }
+}
+
+peft::Structure build_space(const SpaceOptions& o, const std::vector<model::SiteInfo>& sites) {
+  o.validate();
+  std::vector<std::string> method_names;
+  const std::string sp = to_lower(trim(o.space));
+  if (sp == "s2") method_names = {"lora", "adapter_lr", "bitfit", "lnfit"};
+  else if (sp == "s1") method_names = {"serial_adapter", "parallel_adapter", "prefix"};
+  else
+    for (const auto& m : split(sp, ',')) method_names.push_back(peft::method_info(trim(m)).name);
+  const int64_t rank_max = o.ranks.back();
+  peft::Structure s;
+  s.options.prefix_length_max = std::max<int64_t>(s.options.prefix_length_max, rank_max);
+  // Module order: by site (encoder blocks, decoder blocks, final norms), then by method.
+  for (const auto& site : sites) {
+    for (const auto& name : method_names) {
+      const auto& info = peft::method_info(name);
+      auto pos = space_positions(info.name, o.cross_attention);
+      if (std::find(pos.begin(), pos.end(), site.position) == pos.end()) continue;
+      if (!peft::target_matches(site.name, site, info)) continue;
+      s.modules.push_back({site.name, info.name, info.ranked ? rank_max : 1});
+    }
+  }
+  if (s.modules.empty()) throw ConfigError("search space '" + o.space + "' has no module in this model");
+  return s;
+}
+
+}  // namespace bipeft::search

@@ -1,0 +1,18 @@
+#pragma once
+// Learning-rate schedules, as multipliers of the base rate at a given optimizer step.
+#include <cstdint>
+
+namespace bipeft::train {
+
+/// transformers' get_linear_schedule_with_warmup: step/warmup during warm-up, then a linear decay to 0
+/// at `total` steps. Step t is the number of optimizer steps already taken (the first step uses t = 0).
+class LinearSchedule {
+ public:
+  LinearSchedule(int64_t total_steps, int64_t warmup_steps) : total_(total_steps), warmup_(warmup_steps) {}
+  double factor(int64_t step) const;
+
+ private:
+  int64_t total_, warmup_;
+};
+
+}  // namespace bipeft::train

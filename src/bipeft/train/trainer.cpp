@@ -1,0 +1,177 @@
+#include "bipeft/train/trainer.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include <ATen/ATen.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adamw.h>
+
+#include "bipeft/core/error.h"
+#include "bipeft/core/strings.h"
+#include "bipeft/core/timer.h"
+#include "bipeft/data/collate.h"
+#include "bipeft/train/schedule.h"
+
+namespace bipeft::train {
+
+nlohmann::json TrainResult::to_json() const {
+  return {{"steps", steps},
+          {"best_epoch", best_epoch},
+          {"dev", best_dev.to_json()},
+          {"test", test.to_json()},
+          {"final_train_loss", final_loss},
+          {"train_seconds", train_seconds},
+          {"eval_seconds", eval_seconds},
+          {"history", history}};
+}
+
+std::string describe_trainable(int64_t trainable, int64_t backbone) {
+  char buf[160];
+  const double frac = backbone > 0 ? static_cast<double>(trainable) / static_cast<double>(backbone) : 0.0;
+  std::snprintf(buf, sizeof buf, "%lld trainable parameters = %.4f%% = %.3f\u2031 of the backbone (%s)",
+                static_cast<long long>(trainable), 100.0 * frac, 1e4 * frac,
+                human_count(static_cast<double>(backbone)).c_str());
+  return buf;
+}
+
+namespace {
+
+std::vector<data::Example> head(const std::vector<data::Example>& v, int64_t n) {
+  if (n <= 0 || static_cast<size_t>(n) >= v.size()) return v;
+  return {v.begin(), v.begin() + n};
+}
+
+std::vector<torch::Tensor> snapshot(const std::vector<torch::Tensor>& params) {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : params) out.push_back(p.detach().clone());
+  return out;
+}
+
+void restore_(std::vector<torch::Tensor>& params, const std::vector<torch::Tensor>& saved) {
+  torch::NoGradGuard ng;
+  for (size_t i = 0; i < params.size(); ++i) params[i].copy_(saved[i]);
+}
+
+}  // namespace
+
+TrainResult train_model(peft::PeftModelImpl& pm, const text::Tokenizer& tok, const data::TaskData& task,
+                        const TrainOptions& o, const RunContext& ctx) {
+  o.validate();
+  auto train_examples = head(task.train, o.max_train_examples);
+  if (train_examples.empty()) throw FormatError(task.name + ": the train split is empty");
+  at::manual_seed(ctx.seed);  // dropout; the one place a run seeds the global generator
+  auto& backbone = *pm.backbone;
+  const auto device = backbone.shared->weight.device();
+  const int64_t tgt_len = data::max_target_length(tok, task);
+  auto train_tok = data::tokenize_examples(tok, train_examples, task.max_source_length, tgt_len);
+  auto dev_tok = data::tokenize_examples(tok, task.dev, task.max_source_length, tgt_len);
+  auto test_tok = data::tokenize_examples(tok, task.test, task.max_source_length, tgt_len);
+
+  auto params = pm.trainable_parameters();
+  if (params.empty()) throw ConfigError("nothing to train: the structure has no modules");
+  torch::optim::AdamW opt(params, torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+  const int64_t steps_per_epoch =
+      (static_cast<int64_t>(train_tok.size()) + o.batch_size - 1) / o.batch_size;
+  const int64_t total_steps = steps_per_epoch * o.epochs;
+  LinearSchedule schedule(total_steps, static_cast<int64_t>(o.warmup_ratio * static_cast<double>(total_steps)));
+
+  ctx.info(describe_trainable(pm.trainable_count(), backbone.num_parameters()));
+  ctx.info("training on " + std::to_string(train_tok.size()) + " examples, " + std::to_string(o.epochs) +
+           " epochs x " + std::to_string(steps_per_epoch) + " steps, batch " + std::to_string(o.batch_size));
+  ctx.event({{"event", "start"},
+             {"task", task.name},
+             {"train_examples", train_tok.size()},
+             {"dev_examples", dev_tok.size()},
+             {"test_examples", test_tok.size()},
+             {"total_steps", total_steps},
+             {"trainable_params", pm.trainable_count()},
+             {"backbone_params", backbone.num_parameters()},
+             {"options", o.to_json()}});
+
+  TrainResult result;
+  std::vector<torch::Tensor> best;
+  double best_value = -INFINITY;
+  int64_t step = 0;
+  Timer train_timer;
+  double eval_total = 0;
+  for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
+    pm.train(true);
+    double epoch_loss = 0, window_loss = 0;
+    int64_t epoch_batches = 0, window = 0;
+    for (const auto& idx : data::epoch_batches(train_tok.size(), o.batch_size, ctx.seed, epoch, /*shuffle=*/true)) {
+      if (ctx.should_stop()) throw Interrupted("stopped at step " + std::to_string(step));
+      const double lr = o.lr * schedule.factor(step);
+      for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+      auto batch = data::make_batch(train_tok, idx, tok.pad_id());
+      opt.zero_grad();
+      auto out = backbone.forward(batch.input_ids.to(device), batch.attention_mask.to(device), {}, batch.labels.to(device));
+      const double loss = out.loss.item<double>();
+      if (!std::isfinite(loss))
+        throw NumericError("loss is " + std::to_string(loss) + " at step " + std::to_string(step + 1) + " (epoch " +
+                           std::to_string(epoch + 1) + "); lower --lr or check the data");
+      out.loss.backward();
+      if (o.clip_norm > 0) {
+        const double norm = torch::nn::utils::clip_grad_norm_(params, o.clip_norm);
+        if (!std::isfinite(norm))
+          throw NumericError("gradient norm is " + std::to_string(norm) + " at step " + std::to_string(step + 1) +
+                             "; lower --lr or check the data");
+      }
+      opt.step();
+      ++step;
+      epoch_loss += loss;
+      window_loss += loss;
+      ++epoch_batches;
+      ++window;
+      if (step % o.log_every == 0 || step == total_steps) {
+        ctx.event({{"event", "step"}, {"step", step}, {"epoch", epoch + 1}, {"loss", window_loss / window}, {"lr", lr}});
+        window_loss = 0;
+        window = 0;
+      }
+      char status[96];
+      std::snprintf(status, sizeof status, "epoch %lld/%lld loss %.4f", static_cast<long long>(epoch + 1),
+                    static_cast<long long>(o.epochs), epoch_loss / static_cast<double>(epoch_batches));
+      ctx.report({"train", step, total_steps, status});
+    }
+    result.final_loss = epoch_loss / static_cast<double>(std::max<int64_t>(1, epoch_batches));
+    const bool last = epoch + 1 == o.epochs;
+    if (!dev_tok.empty() && ((epoch + 1) % o.eval_every == 0 || last)) {
+      eval::EvalOptions eo;
+      eo.batch_size = o.eval_batch_size;
+      eo.label = "eval dev";
+      auto dev = eval::evaluate(backbone, tok, task, task.dev, dev_tok, eo, ctx);
+      eval_total += dev.seconds;
+      nlohmann::json entry = {{"event", "eval"}, {"split", "dev"}, {"epoch", epoch + 1}, {"step", step},
+                              {"metrics", dev.to_json()}, {"train_loss", result.final_loss}};
+      ctx.event(entry);
+      result.history.push_back(entry);
+      ctx.info("epoch " + std::to_string(epoch + 1) + ": train loss " + std::to_string(result.final_loss) + ", dev " +
+               dev.to_json().dump());
+      if (dev.primary() > best_value || best.empty()) {
+        best_value = dev.primary();
+        best = snapshot(params);
+        result.best_epoch = epoch + 1;
+        result.best_dev = dev;
+      }
+    }
+  }
+  result.steps = step;
+  result.train_seconds = train_timer.seconds() - eval_total;
+  if (ctx.progress) ctx.progress->finish("train");
+  if (!best.empty()) restore_(params, best);
+  if (o.eval_test && !test_tok.empty()) {
+    eval::EvalOptions eo;
+    eo.batch_size = o.eval_batch_size;
+    eo.label = "eval test";
+    result.test = eval::evaluate(backbone, tok, task, task.test, test_tok, eo, ctx);
+    eval_total += result.test.seconds;
+    ctx.event({{"event", "eval"}, {"split", "test"}, {"epoch", result.best_epoch}, {"metrics", result.test.to_json()}});
+  }
+  result.eval_seconds = eval_total;
+  pm.train(false);
+  ctx.event({{"event", "done"}, {"steps", step}, {"best_epoch", result.best_epoch}, {"dev", result.best_dev.to_json()},
+             {"test", result.test.to_json()}, {"train_seconds", result.train_seconds}, {"eval_seconds", eval_total}});
+  return result;
+}
+
+}  // namespace bipeft::train

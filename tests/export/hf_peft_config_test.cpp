@@ -1,0 +1,89 @@
+// adapter_config.json parsing and PEFT's matching rules for target_modules, rank_pattern and alpha_pattern.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "bipeft/core/error.h"
+#include "bipeft/export/hf_peft_config.h"
+#include "test_util.h"
+
+namespace bipeft::exporter {
+namespace {
+
+const std::string kQ = "encoder.block.0.layer.0.SelfAttention.q";
+const std::string kCrossQ = "decoder.block.1.layer.1.EncDecAttention.q";
+const std::string kWo = "decoder.block.1.layer.2.DenseReluDense.wo";
+
+TEST(HfPeftConfig, ListTargetsMatchExactNamesAndDottedSuffixes) {
+  auto c = HfPeftConfig::parse(R"({"peft_type": "LORA", "target_modules": ["q", "v"]})", "cfg");
+  EXPECT_TRUE(c.targets(kQ));
+  EXPECT_TRUE(c.targets(kCrossQ));
+  EXPECT_FALSE(c.targets(kWo));
+  EXPECT_FALSE(c.targets("encoder.block.0.layer.0.SelfAttention.qq"));
+  auto full = HfPeftConfig::parse(R"({"peft_type": "LORA", "target_modules": [")" + kQ + R"("]})", "cfg");
+  EXPECT_TRUE(full.targets(kQ));
+  EXPECT_FALSE(full.targets(kCrossQ));
+}
+
+TEST(HfPeftConfig, RegexTargetsMustMatchTheWholeName) {
+  auto c = HfPeftConfig::parse(R"j({"peft_type": "LORA", "target_modules": ".*decoder.*\\.(q|v)"})j", "cfg");
+  EXPECT_TRUE(c.targets(kCrossQ));
+  EXPECT_FALSE(c.targets(kQ));
+  EXPECT_FALSE(c.targets(kWo));
+}
+
+TEST(HfPeftConfig, FirstMatchingPatternKeyWinsInFileOrder) {
+  // "q" would match both q modules; the more specific key comes first in the file and wins for kQ.
+  auto c = HfPeftConfig::parse(R"({"peft_type": "LORA", "r": 8, "lora_alpha": 16,
+      "rank_pattern": {"encoder.block.0.layer.0.SelfAttention.q": 2, "q": 4},
+      "alpha_pattern": {"EncDecAttention.q": 3}})",
+                               "cfg");
+  EXPECT_EQ(c.rank_of(kQ), 2);
+  EXPECT_EQ(c.rank_of(kCrossQ), 4);
+  EXPECT_EQ(c.rank_of(kWo), 8);
+  EXPECT_DOUBLE_EQ(c.alpha_of(kQ), 16.0);
+  EXPECT_DOUBLE_EQ(c.alpha_of(kCrossQ), 3.0);
+  EXPECT_DOUBLE_EQ(c.scaling_of(kQ), 8.0);
+  EXPECT_DOUBLE_EQ(c.scaling_of(kCrossQ), 0.75);
+  EXPECT_DOUBLE_EQ(c.scaling_of(kWo), 2.0);
+}
+
+TEST(HfPeftConfig, PatternKeysAreAnchoredAtADotBoundaryAndTheEnd) {
+  EXPECT_TRUE(pattern_key_matches("q", kQ, "t"));
+  EXPECT_TRUE(pattern_key_matches("SelfAttention.q", kQ, "t"));
+  EXPECT_TRUE(pattern_key_matches(kQ, kQ, "t"));
+  EXPECT_FALSE(pattern_key_matches("Attention.q", kQ, "t"));  // must start after a dot
+  EXPECT_FALSE(pattern_key_matches("SelfAttention", kQ, "t"));  // must reach the end
+  EXPECT_FALSE(pattern_key_matches("encoder.block.1.layer.0.SelfAttention.q", kQ, "t"));
+  EXPECT_THROW_WITH(pattern_key_matches("q(", kQ, "cfg"), FormatError, "cfg: pattern key 'q(' is not a valid");
+}
+
+TEST(HfPeftConfig, RsLoraScalesByTheSquareRootOfTheRank) {
+  auto c = HfPeftConfig::parse(R"({"peft_type": "LORA", "r": 4, "lora_alpha": 8, "use_rslora": true})", "cfg");
+  EXPECT_DOUBLE_EQ(c.scaling_of(kQ), 4.0);
+}
+
+TEST(HfPeftConfig, UnsupportedLoraOptionsAreFormatErrorsNamingTheField) {
+  auto parse = [](const std::string& extra) {
+    return HfPeftConfig::parse(R"({"peft_type": "LORA", )" + extra + "}", "a/adapter_config.json");
+  };
+  EXPECT_THROW_WITH(parse(R"("fan_in_fan_out": true)"), FormatError, "fan_in_fan_out is true");
+  EXPECT_THROW_WITH(parse(R"("bias": "all")"), FormatError, "bias is \"all\"");
+  EXPECT_THROW_WITH(parse(R"("use_dora": true)"), FormatError, "DoRA");
+  EXPECT_THROW_WITH(parse(R"("r": 0)"), FormatError, "'r' is 0");
+  EXPECT_THROW_WITH(parse(R"("rank_pattern": {"q": -1})"), FormatError, "rank_pattern['q'] is -1");
+  EXPECT_THROW_WITH(parse(R"("lora_alpha": "8")"), FormatError, "'lora_alpha' must be a number");
+  EXPECT_THROW_WITH(parse(R"("modules_to_save": ["lm_head"])"), FormatError, "modules_to_save");
+  EXPECT_THROW_WITH(parse(R"("target_modules": 3)"), FormatError, "target_modules must be a list");
+  EXPECT_NO_THROW(parse(R"("modules_to_save": null, "bias": "none", "layers_pattern": null)"));
+}
+
+TEST(HfPeftConfig, NotJsonOrNoPeftTypeIsAFormatError) {
+  EXPECT_THROW_WITH(HfPeftConfig::parse("{\"peft_type\": ", "x/adapter_config.json"), FormatError,
+                    "x/adapter_config.json: not valid JSON");
+  EXPECT_THROW_WITH(HfPeftConfig::parse("[1]", "c.json"), FormatError, "c.json: expected a JSON object");
+  EXPECT_THROW_WITH(HfPeftConfig::parse(R"({"r": 4})", "c.json"), FormatError, "c.json: missing 'peft_type'");
+}
+
+}  // namespace
+}  // namespace bipeft::exporter
