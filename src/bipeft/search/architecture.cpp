@@ -50,19 +50,28 @@ int64_t Architecture::candidate_index(size_t i) const {
   return beta[m.beta_row].argmax().item<int64_t>();
 }
 
+void Architecture::fix_dimension_(size_t i) {
+  auto& m = modules[i];
+  if (!m.ranked || m.fixed) return;
+  m.fixed_index = candidate_index(i);  // read before setting the flag: candidate_index honours it
+  m.fixed = true;
+}
+
 int64_t Architecture::current_rank(size_t i) const {
   const auto& m = modules[i];
   if (m.removed) return 0;
   return m.ranked ? candidates[candidate_index(i)] : 1;
 }
 
+double Architecture::current_params(size_t i) const {
+  const auto& m = modules[i];
+  if (m.removed) return 0.0;
+  return m.ranked ? m.counts[candidate_index(i)] : m.full;
+}
+
 double Architecture::kept_params() const {
   double total = 0;
-  for (size_t i = 0; i < modules.size(); ++i) {
-    const auto& m = modules[i];
-    if (m.removed) continue;
-    total += m.ranked ? m.counts[candidate_index(i)] : m.full;
-  }
+  for (size_t i = 0; i < modules.size(); ++i) total += current_params(i);
   return total;
 }
 

@@ -43,8 +43,13 @@ class Architecture {
 
   /// Candidate index of ranked module i: the recorded one when fixed, else argmax beta.
   int64_t candidate_index(size_t i) const;
+  /// Fixes ranked module i at its current candidate (argmax beta), recorded for good (decision Q8);
+  /// a no-op when it is already fixed or not ranked.
+  void fix_dimension_(size_t i);
   /// The rank module i would have now (0 when removed or the entangled candidate 0).
   int64_t current_rank(size_t i) const;
+  /// Exact parameters of module i at its current rank (0 when removed).
+  double current_params(size_t i) const;
   /// Exact parameters of the current discrete choice (kept modules at their current ranks).
   double kept_params() const;
   /// Eq. 7-8 expected size of every module; alpha's on-probability counts only when `use_alpha`.

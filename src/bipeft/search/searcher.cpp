@@ -166,8 +166,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
       auto& m = arch.modules[i];
       m.removed = true;
       if (m.ranked) {
-        m.fixed = true;
-        m.fixed_index = arch.candidate_index(i);
+        arch.fix_dimension_(i);
         sizes[i] = 0;
       }
       removed_ids.push_back(m.module->id());
@@ -188,8 +187,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
         std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return dsi[a] < dsi[b]; });
         for (int64_t k = 0; k < q; ++k) {
           auto& m = arch.modules[free[order[k]]];
-          m.fixed = true;
-          m.fixed_index = arch.candidate_index(free[order[k]]);
+          arch.fix_dimension_(free[order[k]]);
           fixed_ids.push_back({{"id", m.module->id()}, {"rank", arch.candidates[m.fixed_index]}});
         }
       }
@@ -274,21 +272,18 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
                               " triggers; raise --epochs or lower --threshold");
   // Freeze every remaining dimension at its argmax.
   for (size_t i = 0; i < arch.modules.size(); ++i) {
-    auto& m = arch.modules[i];
-    if (m.ranked && !m.fixed) {
-      m.fixed_index = arch.candidate_index(i);
-      m.fixed = true;
-    }
+    if (arch.modules[i].ranked && !arch.modules[i].fixed) arch.fix_dimension_(i);
   }
   if (!o.early_selection) {
     for (size_t i = 0; i < arch.modules.size(); ++i)
       if (!arch.selected_by_logits(i)) arch.modules[i].removed = true;
   } else {
     // Budget repair: the reference removal can stop short of delta; never exceed the budget.
-    while (arch.kept_params() + shared_params > budget) {
-      auto gone = modules_to_remove(tracker.smoothed(), removed_flags(), prunable, sizes, 0.5);
-      if (gone.empty()) break;
-      arch.modules[gone.front()].removed = true;
+    std::vector<double> exact(arch.modules.size());
+    for (size_t i = 0; i < exact.size(); ++i) exact[i] = arch.current_params(i);
+    const double excess = arch.kept_params() + shared_params - budget;
+    for (size_t i : repair_to_budget(tracker.smoothed(), removed_flags(), prunable, exact, excess)) {
+      arch.modules[i].removed = true;
       ++result.repaired;
     }
     if (result.repaired > 0)

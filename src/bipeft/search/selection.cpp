@@ -80,6 +80,30 @@ std::vector<size_t> modules_to_remove(const std::vector<double>& s, const std::v
   return out;
 }
 
+std::vector<size_t> repair_to_budget(const std::vector<double>& s, const std::vector<bool>& removed,
+                                     const std::vector<bool>& prunable, const std::vector<double>& sizes,
+                                     double excess) {
+  std::vector<bool> gone = removed;
+  std::vector<size_t> out;
+  double left = excess;
+  while (left > 0) {
+    size_t best = s.size(), least = s.size();
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (gone[i] || !prunable[i] || sizes[i] <= 0) continue;
+      if (least == s.size() || s[i] < s[least]) least = i;
+      if (sizes[i] >= left &&
+          (best == s.size() || sizes[i] < sizes[best] || (sizes[i] == sizes[best] && s[i] < s[best])))
+        best = i;
+    }
+    const size_t pick = best != s.size() ? best : least;
+    if (pick == s.size()) break;  // nothing left to remove
+    out.push_back(pick);
+    gone[pick] = true;
+    left -= sizes[pick];
+  }
+  return out;
+}
+
 std::vector<double> dimension_stability(const at::Tensor& history) {
   TORCH_CHECK(history.dim() == 3 && history.size(0) >= 2, "dimension_stability needs [T>=2, N, |D|] snapshots");
   auto h = history.to(at::kDouble);

@@ -51,6 +51,14 @@ double removal_amount(double expected, double budget, int64_t remaining_triggers
 std::vector<size_t> modules_to_remove(const std::vector<double>& sensitivity, const std::vector<bool>& removed,
                                       const std::vector<bool>& prunable, const std::vector<double>& sizes, double delta);
 
+/// Budget repair after the last trigger (ours, not the paper's): the §8.2 removal never overshoots
+/// delta, so the structure usually ends a little above the budget. While `excess` > 0, remove the
+/// smallest kept, prunable module that alone covers what is left (ties: lower sensitivity, then
+/// index); when none is large enough, remove the least sensitive one and go on. Returns the indices.
+std::vector<size_t> repair_to_budget(const std::vector<double>& sensitivity, const std::vector<bool>& removed,
+                                     const std::vector<bool>& prunable, const std::vector<double>& sizes,
+                                     double excess);
+
 /// Eq. 9 dimension stability indicator per ranked module from the beta snapshots since the last fix,
 /// `history` [T, N, |D|] (T >= 2): mean_j std_t(beta_ij) x KL(softmax(beta_last) || softmax(beta_first)).
 std::vector<double> dimension_stability(const at::Tensor& history);

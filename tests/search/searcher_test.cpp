@@ -1,0 +1,114 @@
+// The BIPEFT search on a tiny model: invariants of a complete run and the budget checks.
+#include "bipeft/search/searcher.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "bipeft/core/error.h"
+#include "bipeft/data/task.h"
+#include "bipeft/model/t5_model.h"
+#include "test_util.h"
+
+namespace bipeft::search {
+namespace {
+
+class RecordingSink : public EventSink {
+ public:
+  void write(const nlohmann::json& e) override { events.push_back(e); }
+  std::vector<nlohmann::json> events;
+};
+
+model::T5Model tiny_t5() {
+  model::T5Config c;
+  c.vocab_size = 32128;
+  c.d_model = 32;
+  c.d_kv = 8;
+  c.d_ff = 64;
+  c.num_layers = c.num_decoder_layers = 2;
+  c.num_heads = 4;
+  c.dropout_rate = 0.0;
+  model::T5Model m(c);
+  m->init_weights_(3);
+  return m;
+}
+
+struct SearchRun {
+  SearchResult result;
+  std::vector<nlohmann::json> events;
+};
+
+SearchRun run_tiny(double budget, int64_t triggers, uint64_t seed = 5) {
+  auto tok = text::Tokenizer::from_file(test::source_path("examples/spiece.model"));
+  auto task = data::load_task("sst2", test::source_path("examples/data/sst2"), data::TaskOptions{});
+  SearchOptions o;
+  o.epochs = 30;
+  o.prune_begin_epoch = 0;
+  o.max_triggers = triggers;
+  o.batch_size = 8;
+  o.max_train_examples = 64;
+  o.lr = 1e-2;
+  RunContext ctx;
+  ctx.seed = seed;
+  auto sink = std::make_shared<RecordingSink>();
+  ctx.events = sink;
+  SearchRun run;
+  run.result = run_search(tiny_t5(), tok, task, SpaceOptions{}, o, budget, ctx);
+  run.events = sink->events;
+  return run;
+}
+
+TEST(Searcher, CompleteRunHasKTriggersMeetsTheBudgetAndNeverRevisitsADecision) {
+  const double budget = 2500;
+  const int64_t k = 8;
+  auto run = run_tiny(budget, k);
+  const auto& r = run.result;
+  EXPECT_TRUE(r.completed);
+  EXPECT_EQ(r.triggers, k);
+  EXPECT_LE(r.params, budget);
+  EXPECT_GE(r.params, 0.9 * budget) << "final structure far below the budget";
+
+  std::set<std::string> removed;
+  std::map<std::string, int64_t> fixed_rank;
+  int64_t trigger_events = 0;
+  for (const auto& e : run.events) {
+    if (e["event"] != "trigger") continue;
+    ++trigger_events;
+    for (const auto& id : e["removed"]) {
+      EXPECT_TRUE(removed.insert(id.get<std::string>()).second) << id << " removed twice (it came back)";
+    }
+    for (const auto& f : e["fixed"]) {
+      const auto id = f["id"].get<std::string>();
+      EXPECT_EQ(removed.count(id), 0u) << id << " fixed after its removal";
+      EXPECT_TRUE(fixed_rank.emplace(id, f["rank"].get<int64_t>()).second) << id << " fixed twice";
+      EXPECT_TRUE(f["rank"] == 1 || f["rank"] == 4 || f["rank"] == 8) << f;
+    }
+  }
+  EXPECT_EQ(trigger_events, k);
+  EXPECT_FALSE(removed.empty());
+  // The final structure holds no removed module, and every fixed module kept its rank.
+  ASSERT_FALSE(r.structure.modules.empty());
+  for (const auto& m : r.structure.modules) {
+    const std::string id = m.site + ":" + m.method;
+    EXPECT_EQ(removed.count(id), 0u) << id << " was removed but is in the final structure";
+    auto it = fixed_rank.find(id);
+    if (it != fixed_rank.end()) {
+      EXPECT_EQ(m.rank, it->second) << id << " changed its fixed rank";
+    }
+  }
+}
+
+TEST(Searcher, SameSeedGivesTheSameStructure) {
+  auto a = run_tiny(2500, 6, 11), b = run_tiny(2500, 6, 11);
+  EXPECT_EQ(a.result.structure.to_json(), b.result.structure.to_json());
+  EXPECT_EQ(a.result.params, b.result.params);
+}
+
+TEST(Searcher, ImpossibleBudgetsAreRejectedWithTheLimits) {
+  EXPECT_THROW_WITH(run_tiny(5, 4), ConfigError, "below the smallest module");
+  EXPECT_THROW_WITH(run_tiny(1e9, 4), ConfigError, "covers the whole search space");
+}
+
+}  // namespace
+}  // namespace bipeft::search

@@ -1,0 +1,115 @@
+// The decision rules of early selection (ALGORITHM.md §7-§9) on small inputs worked out by hand.
+#include "bipeft/search/selection.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include <ATen/ATen.h>
+
+namespace bipeft::search {
+namespace {
+
+TEST(SearchSelection, CosineOfIndicatorsAndZeroForAZeroVector) {
+  EXPECT_DOUBLE_EQ(cosine({1, 0, 1}, {1, 1, 0}), 0.5);
+  EXPECT_DOUBLE_EQ(cosine({1, 1, 0}, {1, 1, 0}), 1.0);
+  EXPECT_DOUBLE_EQ(cosine({0, 0, 0}, {1, 1, 0}), 0.0);
+}
+
+TEST(SearchSelection, IndicatorTakesTheMostSensitiveModulesThatFitSkippingTheOthers) {
+  // Order by sensitivity: 1 (0.9), 0 (0.5), 2 (0.1), then removed 3. Budget 8:
+  // 1 fits (5), 0 does not (9 > 8) and is skipped, 2 fits (7), removed 3 (size 2) does not fit.
+  EXPECT_EQ(importance_indicator({0.5, 0.9, 0.1, 0.7}, {false, false, false, true}, {4, 5, 2, 2}, 8),
+            (std::vector<double>{0, 1, 1, 0}));
+  // The walk stops once the budget is reached: with budget 7 module 3 (size 0) is never reached.
+  EXPECT_EQ(importance_indicator({0.5, 0.9, 0.1, 0.7}, {false, false, false, true}, {4, 5, 2, 0}, 7),
+            (std::vector<double>{0, 1, 1, 0}));
+  // A removed module ranks below every kept one whatever its sensitivity.
+  EXPECT_EQ(importance_indicator({0.1, 0.9}, {false, true}, {3, 3}, 3), (std::vector<double>{1, 0}));
+}
+
+TEST(SearchSelection, TriggerNeedsMoreThanWindowIndicatorsAndAMeanCosineAboveThreshold) {
+  TriggerDetector d(/*window=*/2, /*threshold=*/0.9);
+  const std::vector<double> a{1, 1, 0}, b{1, 0, 1};
+  double rho = 0;
+  EXPECT_FALSE(d.update(a, &rho));
+  EXPECT_TRUE(std::isnan(rho));
+  EXPECT_FALSE(d.update(a, &rho));
+  EXPECT_FALSE(d.update(a, &rho));  // |R| = 2 = window: not yet
+  EXPECT_TRUE(std::isnan(rho));
+  EXPECT_TRUE(d.update(a, &rho));  // mean of cos(a, a) twice = 1
+  EXPECT_DOUBLE_EQ(rho, 1.0);
+  EXPECT_FALSE(d.update(b, &rho));  // cos(b, a) = 0.5 twice
+  EXPECT_DOUBLE_EQ(rho, 0.5);
+  EXPECT_FALSE(d.update(a, &rho));  // (cos(a, a) + cos(a, b)) / 2
+  EXPECT_DOUBLE_EQ(rho, 0.75);
+  EXPECT_EQ(d.seen(), 6);
+  EXPECT_EQ(d.recent().size(), 2u);
+}
+
+TEST(SearchSelection, RemovalAmountSpreadsTheExcessOverTheRemainingTriggers) {
+  EXPECT_DOUBLE_EQ(removal_amount(1000, 400, 3), 200);
+  EXPECT_DOUBLE_EQ(removal_amount(1000, 400, 1), 600);
+  EXPECT_DOUBLE_EQ(removal_amount(300, 400, 2), -50);  // under budget: nothing to remove
+}
+
+TEST(SearchSelection, RemovalIsGreedyByAscendingSensitivityAndRemovesAtLeastOne) {
+  const std::vector<double> s{0.3, 0.1, 0.2, 0.05};
+  const std::vector<bool> removed{false, false, false, true}, all(4, true);
+  const std::vector<double> sizes{50, 100, 30, 10};
+  // 1 (100) fits in 120; 2 would make 130 and is skipped; 0 would make 150.
+  EXPECT_EQ(modules_to_remove(s, removed, all, sizes, 120), (std::vector<size_t>{1}));
+  // 1 does not fit in 80 but is removed anyway (first of this trigger); then the removed size exceeds delta.
+  EXPECT_EQ(modules_to_remove(s, removed, all, sizes, 80), (std::vector<size_t>{1}));
+  EXPECT_EQ(modules_to_remove(s, removed, all, sizes, 140), (std::vector<size_t>{1, 2}));
+  EXPECT_TRUE(modules_to_remove(s, removed, all, sizes, 0).empty());
+  EXPECT_TRUE(modules_to_remove(s, removed, all, sizes, -5).empty());
+  // A module that may not be pruned is passed over.
+  EXPECT_EQ(modules_to_remove(s, removed, {true, false, true, true}, sizes, 120), (std::vector<size_t>{2, 0}));
+}
+
+TEST(SearchSelection, RepairRemovesTheSmallestModuleThatCoversTheExcess) {
+  const std::vector<double> s{0.3, 0.1, 0.2, 0.05, 0.4};
+  const std::vector<bool> removed{false, false, false, true, false}, all(5, true);
+  const std::vector<double> sizes{50, 100, 30, 10, 40};
+  // Excess 35: modules 0 (50), 1 (100) and 4 (40) each cover it; 4 is the smallest.
+  EXPECT_EQ(repair_to_budget(s, removed, all, sizes, 35), (std::vector<size_t>{4}));
+  // Excess 150: nothing covers it alone; the least sensitive (1) goes, then 50 is left: 0 covers it.
+  EXPECT_EQ(repair_to_budget(s, removed, all, sizes, 150), (std::vector<size_t>{1, 0}));
+  EXPECT_TRUE(repair_to_budget(s, removed, all, sizes, 0).empty());
+  // Equal sizes: the less sensitive one goes.
+  EXPECT_EQ(repair_to_budget({0.5, 0.2}, {false, false}, {true, true}, {10, 10}, 5), (std::vector<size_t>{1}));
+  // Nothing left to remove ends the repair.
+  EXPECT_EQ(repair_to_budget({0.5}, {false}, {true}, {10}, 50), (std::vector<size_t>{0}));
+}
+
+TEST(SearchSelection, DimensionStabilityIsStdTimesKl) {
+  // Module 0 moves from [0, 0] to [ln 3, 0]; module 1 never moves.
+  auto h = at::zeros({2, 2, 2}, at::kDouble);
+  h[1][0][0] = std::log(3.0);
+  h[0][1][0] = 0.4;
+  h[1][1][0] = 0.4;
+  auto dsi = dimension_stability(h);
+  ASSERT_EQ(dsi.size(), 2u);
+  const double spread = (std::log(3.0) / std::sqrt(2.0) + 0.0) / 2.0;  // unbiased std per candidate, mean
+  const double kl = 0.75 * std::log(0.75 / 0.5) + 0.25 * std::log(0.25 / 0.5);
+  EXPECT_NEAR(dsi[0], spread * kl, 1e-12);
+  EXPECT_DOUBLE_EQ(dsi[1], 0.0);
+  EXPECT_THROW(dimension_stability(at::zeros({1, 2, 2})), c10::Error);
+}
+
+TEST(SearchSelection, DimensionAgreementIsTheCosineOfDimensionValues) {
+  EXPECT_NEAR(dimension_agreement({8, 4, 0}, {8, 1, 0}), 68.0 / std::sqrt(80.0 * 65.0), 1e-12);
+  EXPECT_DOUBLE_EQ(dimension_agreement({0, 0}, {4, 1}), 1.0);
+}
+
+TEST(SearchSelection, FixCountFollowsAgreementAndTheTriggersLeft) {
+  EXPECT_EQ(fix_count(0.9, 10, 3), 3);   // floor(0.9 * 10 / 3)
+  EXPECT_EQ(fix_count(0.5, 9, 4), 1);    // floor(1.125)
+  EXPECT_EQ(fix_count(0.2, 9, 4), 0);
+  EXPECT_EQ(fix_count(0.1, 7, 1), 7);    // one trigger left: all free dimensions
+  EXPECT_EQ(fix_count(1.0, 7, 0), 0);    // the last trigger fixes nothing
+}
+
+}  // namespace
+}  // namespace bipeft::search
