@@ -7,42 +7,18 @@
 
 #include <nlohmann/json.hpp>
 
-#include "test_util.h"
+#include "cli/cli_util.h"
 
 namespace bipeft {
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-  std::vector<std::string> lines() const {
-    std::vector<std::string> v;
-    std::istringstream in(out);
-    for (std::string l; std::getline(in, l);) v.push_back(l);
-    return v;
-  }
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-Result run(const std::string& args) {
-  test::TempDir tmp;
-  const std::string cmd = std::string(BIPEFT_BINARY) + " " + args + " > " + (tmp / "out") + " 2> " + (tmp / "err");
-  const int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(tmp / "out");
-  r.err = slurp(tmp / "err");
-  return r;
-}
+using test::run_cli;
+using test::slurp;
 
 std::string examples(const std::string& rel) { return test::source_path("examples/data/" + rel); }
 
 TEST(DataCli, DataPrintsOneJsonObjectPerExampleAndSizesOnStderr) {
-  const auto r = run("data --task rte --data " + examples("rte") + " --split dev");
+  const auto r = run_cli("data --task rte --data " + examples("rte") + " --split dev");
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find("train 300, dev 50, test 50, search-train 150, search-val 150"), std::string::npos) << r.err;
   const auto lines = r.lines();
@@ -54,14 +30,14 @@ TEST(DataCli, DataPrintsOneJsonObjectPerExampleAndSizesOnStderr) {
     EXPECT_FALSE(j.contains("group"));
     EXPECT_EQ(j["source"].get<std::string>().rfind("rte sentence1: ", 0), 0u);
   }
-  const auto head = run("data --task rte --data " + examples("rte") + " --split train --head 3 --format t5");
+  const auto head = run_cli("data --task rte --data " + examples("rte") + " --split train --head 3 --format t5");
   ASSERT_EQ(head.code, 0) << head.err;
   ASSERT_EQ(head.lines().size(), 3u);
   EXPECT_NE(head.out.find("entailment"), std::string::npos);
 }
 
 TEST(DataCli, RecordLinesCarryAnswersAndGroups) {
-  const auto r = run("data --task record --data " + test::data_path("fixtures/superglue-samples/ReCoRD") +
+  const auto r = run_cli("data --task record --data " + test::data_path("fixtures/superglue-samples/ReCoRD") +
                      " --split test");
   ASSERT_EQ(r.code, 0) << r.err;
   const auto first = nlohmann::json::parse(r.lines().at(0));
@@ -71,13 +47,13 @@ TEST(DataCli, RecordLinesCarryAnswersAndGroups) {
 
 TEST(DataCli, ScoreReadsTheJsonlThatDataWrites) {
   test::TempDir tmp;
-  const auto gold = run("data --task mrpc --data " + examples("mrpc") + " --split test");
+  const auto gold = run_cli("data --task mrpc --data " + examples("mrpc") + " --split test");
   ASSERT_EQ(gold.code, 0) << gold.err;
   std::ofstream(tmp / "gold.jsonl") << gold.out;
   std::ofstream pred(tmp / "pred.txt");
   for (const auto& l : gold.lines()) pred << nlohmann::json::parse(l)["target"].get<std::string>() << "\n";
   pred.close();
-  const auto r = run("score --task mrpc --pred " + (tmp / "pred.txt") + " --gold " + (tmp / "gold.jsonl"));
+  const auto r = run_cli("score --task mrpc --pred " + (tmp / "pred.txt") + " --gold " + (tmp / "gold.jsonl"));
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = nlohmann::ordered_json::parse(r.out);
   EXPECT_EQ(j.begin().key(), "f1");
@@ -86,28 +62,28 @@ TEST(DataCli, ScoreReadsTheJsonlThatDataWrites) {
   // Plain gold lines work too.
   std::ofstream(tmp / "gold.txt") << "1\n0\n1\n";
   std::ofstream(tmp / "p.txt") << "1\n1\n 1 \n";
-  const auto plain = run("score --task rte --pred " + (tmp / "p.txt") + " --gold " + (tmp / "gold.txt"));
+  const auto plain = run_cli("score --task rte --pred " + (tmp / "p.txt") + " --gold " + (tmp / "gold.txt"));
   ASSERT_EQ(plain.code, 0) << plain.err;
   EXPECT_NEAR(nlohmann::json::parse(plain.out)["accuracy"].get<double>(), 200.0 / 3.0, 1e-9);
 }
 
 TEST(DataCli, ErrorsHaveClearMessagesAndExitCodes) {
   test::TempDir tmp;
-  const auto unknown = run("data --task glue-foo --data " + examples("rte") + " --split dev");
+  const auto unknown = run_cli("data --task glue-foo --data " + examples("rte") + " --split dev");
   EXPECT_EQ(unknown.code, 2);
   EXPECT_NE(unknown.err.find("bipeft data: error: unknown task 'glue-foo'; known tasks:"), std::string::npos)
       << unknown.err;
-  const auto wrong = run("data --task mrpc --data " + examples("rte") + " --split dev");
+  const auto wrong = run_cli("data --task mrpc --data " + examples("rte") + " --split dev");
   EXPECT_EQ(wrong.code, 3);
   EXPECT_NE(wrong.err.find("train.tsv: missing column '#1 String'"), std::string::npos) << wrong.err;
-  const auto missing = run("data --task rte --data " + tmp.str() + " --split dev");
+  const auto missing = run_cli("data --task rte --data " + tmp.str() + " --split dev");
   EXPECT_EQ(missing.code, 1);
   EXPECT_NE(missing.err.find("train.tsv: missing file"), std::string::npos) << missing.err;
-  const auto bad_split = run("data --task rte --data " + examples("rte") + " --split validation");
+  const auto bad_split = run_cli("data --task rte --data " + examples("rte") + " --split validation");
   EXPECT_EQ(bad_split.code, 2);
   std::ofstream(tmp / "gold.txt") << "1\n0\n";
   std::ofstream(tmp / "pred.txt") << "1\n";
-  const auto mismatch = run("score --task rte --pred " + (tmp / "pred.txt") + " --gold " + (tmp / "gold.txt"));
+  const auto mismatch = run_cli("score --task rte --pred " + (tmp / "pred.txt") + " --gold " + (tmp / "gold.txt"));
   EXPECT_EQ(mismatch.code, 3);
   EXPECT_NE(mismatch.err.find("pred.txt has 1 lines but"), std::string::npos) << mismatch.err;
 }

@@ -10,29 +10,14 @@
 #include "bipeft/data/task.h"
 #include "bipeft/model/t5_model.h"
 #include "test_util.h"
+#include "tiny_models.h"
 
 namespace bipeft::search {
 namespace {
 
-class RecordingSink : public EventSink {
- public:
-  void write(const nlohmann::json& e) override { events.push_back(e); }
-  std::vector<nlohmann::json> events;
-};
+using test::RecordingSink;
 
-model::T5Model tiny_t5() {
-  model::T5Config c;
-  c.vocab_size = 32128;
-  c.d_model = 32;
-  c.d_kv = 8;
-  c.d_ff = 64;
-  c.num_layers = c.num_decoder_layers = 2;
-  c.num_heads = 4;
-  c.dropout_rate = 0.0;
-  model::T5Model m(c);
-  m->init_weights_(3);
-  return m;
-}
+model::T5Model tiny_t5() { return test::tiny_t5_with_real_vocab(3); }
 
 struct SearchRun {
   SearchResult result;

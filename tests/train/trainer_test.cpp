@@ -8,29 +8,14 @@
 #include "bipeft/peft/structure.h"
 #include "bipeft/train/schedule.h"
 #include "test_util.h"
+#include "tiny_models.h"
 
 namespace bipeft::train {
 namespace {
 
-class RecordingSink : public EventSink {
- public:
-  void write(const nlohmann::json& e) override { events.push_back(e); }
-  std::vector<nlohmann::json> events;
-};
+using test::RecordingSink;
 
-model::T5Model small_t5_with_real_vocab() {
-  model::T5Config c;
-  c.vocab_size = 32128;
-  c.d_model = 32;
-  c.d_kv = 8;
-  c.d_ff = 64;
-  c.num_layers = c.num_decoder_layers = 2;
-  c.num_heads = 4;
-  c.dropout_rate = 0.0;
-  model::T5Model m(c);
-  m->init_weights_(1);
-  return m;
-}
+model::T5Model small_t5_with_real_vocab() { return test::tiny_t5_with_real_vocab(1); }
 
 TEST(LinearSchedule, WarmsUpThenDecaysLinearlyToZero) {
   LinearSchedule s(10, 2);

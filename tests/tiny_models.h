@@ -1,0 +1,35 @@
+#pragma once
+// In-memory tiny models and an event recorder shared by the trainer and search tests.
+#include <memory>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bipeft/core/run_context.h"
+#include "bipeft/model/t5_model.h"
+
+namespace bipeft::test {
+
+/// Keeps every event a run writes.
+class RecordingSink : public EventSink {
+ public:
+  void write(const nlohmann::json& e) override { events.push_back(e); }
+  std::vector<nlohmann::json> events;
+};
+
+/// A 2+2-layer T5 v1.0 with d_model 32 and the real T5 vocabulary size, no dropout, seeded weights.
+inline model::T5Model tiny_t5_with_real_vocab(uint64_t seed) {
+  model::T5Config c;
+  c.vocab_size = 32128;
+  c.d_model = 32;
+  c.d_kv = 8;
+  c.d_ff = 64;
+  c.num_layers = c.num_decoder_layers = 2;
+  c.num_heads = 4;
+  c.dropout_rate = 0.0;
+  model::T5Model m(c);
+  m->init_weights_(seed);
+  return m;
+}
+
+}  // namespace bipeft::test
