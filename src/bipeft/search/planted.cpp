@@ -1,0 +1,241 @@
+#include "bipeft/search/planted.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <set>
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "bipeft/core/error.h"
+#include "bipeft/core/timer.h"
+#include "bipeft/data/collate.h"
+#include "bipeft/data/splits.h"
+#include "bipeft/model/generate.h"
+#include "bipeft/peft/peft_model.h"
+#include "bipeft/search/searcher.h"
+#include "bipeft/train/trainer.h"
+
+namespace bipeft::search {
+
+void PlantedOptions::validate() const {
+  if (!(delta_scale > 0)) throw ConfigError("planted: --scale must be positive");
+  if (target_tokens < 1) throw ConfigError("planted: --tokens must be at least 1");
+  if (max_sentences < 8) throw ConfigError("planted: --sentences must be at least 8");
+  if (!(heldout_fraction > 0 && heldout_fraction < 1)) throw ConfigError("planted: held-out fraction must be in (0, 1)");
+  space.validate();
+  search.validate();
+  train.validate();
+}
+
+std::vector<peft::ModuleSpec> default_planted(const std::vector<model::SiteInfo>& sites) {
+  int64_t enc_blocks = 0, dec_blocks = 0;
+  for (const auto& s : sites) {
+    if (s.block < 0) continue;
+    (s.decoder ? dec_blocks : enc_blocks) = std::max(s.decoder ? dec_blocks : enc_blocks, s.block + 1);
+  }
+  auto find = [&](bool decoder, int64_t block, std::vector<std::string> positions) -> std::string {
+    for (const auto& p : positions)
+      for (const auto& s : sites)
+        if (s.decoder == decoder && s.block == block && s.position == p && s.kind == model::SiteKind::Linear)
+          return s.name;
+    throw ConfigError("planted: the backbone has no " + positions.front() + " projection in block " +
+                      std::to_string(block));
+  };
+  const int64_t e_last = std::max<int64_t>(0, enc_blocks - 1), d_last = std::max<int64_t>(0, dec_blocks - 1);
+  return {{find(false, 0, {"q"}), "lora", 8},
+          {find(false, e_last, {"wi", "wi_0"}), "lora", 4},
+          {find(true, 0, {"v"}), "lora", 8},
+          {find(true, d_last, {"wo"}), "lora", 4}};
+}
+
+nlohmann::json PlantedReport::to_json() const {
+  return {{"planted", planted.to_json()},
+          {"found", found.to_json()},
+          {"random", random.to_json()},
+          {"params", {{"planted", planted_params}, {"found", found_params}, {"random", random_params}}},
+          {"recovery", {{"precision", precision}, {"recall", recall}, {"f1", f1}, {"rank_accuracy", rank_accuracy}}},
+          {"heldout_loss",
+           {{"found", loss_found}, {"oracle", loss_oracle}, {"random", loss_random}, {"backbone", loss_backbone}}},
+          {"targets_changed", targets_changed},
+          {"sentences", {{"train", train_sentences}, {"heldout", heldout_sentences}}},
+          {"seconds", {{"search", search_seconds}, {"train", train_seconds}}},
+          {"search", search}};
+}
+
+void score_recovery(const peft::Structure& truth, const peft::Structure& found, PlantedReport& r) {
+  auto key = [](const peft::ModuleSpec& m) { return m.site + ":" + m.method; };
+  int64_t tp = 0, same_rank = 0;
+  for (const auto& t : truth.modules)
+    for (const auto& f : found.modules)
+      if (key(t) == key(f)) {
+        ++tp;
+        same_rank += t.rank == f.rank ? 1 : 0;
+      }
+  r.precision = found.modules.empty() ? 0.0 : static_cast<double>(tp) / static_cast<double>(found.modules.size());
+  r.recall = truth.modules.empty() ? 0.0 : static_cast<double>(tp) / static_cast<double>(truth.modules.size());
+  r.f1 = r.precision + r.recall > 0 ? 2 * r.precision * r.recall / (r.precision + r.recall) : 0.0;
+  r.rank_accuracy = tp > 0 ? static_cast<double>(same_rank) / static_cast<double>(tp) : 0.0;
+}
+
+namespace {
+
+// Mean teacher-forced cross-entropy over every target token of `data`.
+double heldout_loss(model::T5ModelImpl& backbone, const std::vector<data::TokenizedExample>& data, int64_t pad_id) {
+  at::NoGradGuard ng;
+  const bool was_training = backbone.is_training();
+  backbone.train(false);
+  const auto device = backbone.shared->weight.device();
+  double total = 0, tokens = 0;
+  for (const auto& idx : data::epoch_batches(data.size(), 32, 0, 0, /*shuffle=*/false)) {
+    auto b = data::make_batch(data, idx, pad_id);
+    auto out = backbone.forward(b.input_ids.to(device), b.attention_mask.to(device), {}, b.labels.to(device));
+    const double n = b.labels.ne(-100).sum().item<double>();
+    total += out.loss.item<double>() * n;
+    tokens += n;
+  }
+  backbone.train(was_training);
+  return tokens > 0 ? total / tokens : 0.0;
+}
+
+// Greedy outputs of `backbone` (with whatever is attached) as text, one per example.
+std::vector<std::string> greedy_texts(model::T5ModelImpl& backbone, const text::Tokenizer& tok,
+                                      const std::vector<data::TokenizedExample>& data, int64_t n_tokens) {
+  at::NoGradGuard ng;
+  backbone.train(false);
+  const auto device = backbone.shared->weight.device();
+  std::vector<std::string> out;
+  for (const auto& idx : data::epoch_batches(data.size(), 32, 0, 0, /*shuffle=*/false)) {
+    auto b = data::make_batch(data, idx, tok.pad_id());
+    auto ids = model::greedy_generate(backbone, b.input_ids.to(device), b.attention_mask.to(device), n_tokens)
+                   .to(at::kCPU)
+                   .contiguous();
+    for (int64_t r = 0; r < ids.size(0); ++r) {
+      const int64_t* row = ids[r].data_ptr<int64_t>();
+      out.push_back(tok.decode(std::vector<int64_t>(row + 1, row + ids.size(1))));
+    }
+  }
+  return out;
+}
+
+// Modules of the space drawn in random order at random candidate ranks, added while they fit.
+peft::Structure random_structure(model::T5Model backbone, const peft::Structure& space, const std::vector<int64_t>& ranks,
+                                 double budget, uint64_t seed) {
+  peft::PeftModel supernet(backbone, space, seed);
+  std::vector<peft::PeftModulePtr> candidates;
+  for (const auto& m : supernet->modules)
+    if (m->prunable()) candidates.push_back(m);
+  std::mt19937_64 rng(seed);
+  std::shuffle(candidates.begin(), candidates.end(), rng);
+  peft::Structure s;
+  s.options = space.options;
+  double acc = 0;
+  for (const auto& m : candidates) {
+    const int64_t rank = m->ranked() ? ranks[std::uniform_int_distribution<size_t>(0, ranks.size() - 1)(rng)] : 1;
+    const double n = static_cast<double>(m->param_count(rank));
+    if (acc + n > budget) continue;
+    acc += n;
+    s.modules.push_back({m->site_name(), m->method(), rank});
+  }
+  return s;
+}
+
+}  // namespace
+
+PlantedReport run_planted_benchmark(model::T5Model backbone, const text::Tokenizer& tok,
+                                    const std::vector<std::string>& sentences, const PlantedOptions& o,
+                                    const RunContext& ctx) {
+  o.validate();
+  if (sentences.size() < 8) throw ConfigError("planted: need at least 8 sentences, got " + std::to_string(sentences.size()));
+  PlantedReport report;
+  report.planted.modules = o.planted.empty() ? default_planted(backbone->sites()) : o.planted;
+  report.planted.validate(backbone->sites(), "planted structure");
+  for (auto& p : backbone->parameters()) p.set_requires_grad(false);
+
+  // Inputs: real sentences, truncated like a GLUE source.
+  const size_t n = std::min<size_t>(sentences.size(), static_cast<size_t>(o.max_sentences));
+  std::vector<data::Example> inputs;
+  for (size_t i = 0; i < n; ++i) inputs.push_back(data::make_example(sentences[i], ""));
+  auto input_tok = data::tokenize_examples(tok, inputs, 128, 1);
+
+  // Targets: the teacher's greedy outputs; the backbone's own outputs tell how much the delta matters.
+  const auto base_out = greedy_texts(*backbone, tok, input_tok, o.target_tokens);
+  std::vector<std::string> teacher_out;
+  {
+    peft::PeftModel teacher(backbone, report.planted, data::derive_seed(ctx.seed, 101));
+    report.planted_params = static_cast<double>(teacher->trainable_count());
+    at::NoGradGuard ng;
+    auto gen = at::detail::createCPUGenerator(data::derive_seed(ctx.seed, 102));
+    for (auto& p : teacher->trainable_parameters()) {
+      const double stdev = o.delta_scale / std::sqrt(static_cast<double>(std::max<int64_t>(1, p.size(-1))));
+      p.copy_(at::empty(p.sizes(), at::kFloat).normal_(0.0, stdev, gen));
+    }
+    teacher_out = greedy_texts(*backbone, tok, input_tok, o.target_tokens);
+  }
+  int64_t changed = 0;
+  for (size_t i = 0; i < n; ++i) changed += teacher_out[i] != base_out[i] ? 1 : 0;
+  report.targets_changed = static_cast<double>(changed) / static_cast<double>(n);
+
+  data::TaskData task;
+  task.name = "planted";
+  task.max_source_length = 128;
+  task.max_target_length = o.target_tokens + 4;
+  task.metrics = {"accuracy"};
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), std::mt19937_64(data::derive_seed(ctx.seed, 103)));
+  const size_t n_held = std::max<size_t>(1, static_cast<size_t>(o.heldout_fraction * static_cast<double>(n)));
+  std::vector<data::Example> heldout;
+  for (size_t k = 0; k < n; ++k) {
+    auto e = data::make_example(inputs[order[k]].source, teacher_out[order[k]]);
+    (k < n_held ? heldout : task.train).push_back(std::move(e));
+  }
+  for (size_t k = 0; k + 1 < task.train.size(); k += 2) {
+    task.search_train.push_back(task.train[k]);
+    task.search_val.push_back(task.train[k + 1]);
+  }
+  report.train_sentences = static_cast<int64_t>(task.train.size());
+  report.heldout_sentences = static_cast<int64_t>(heldout.size());
+  const auto held_tok = data::tokenize_examples(tok, heldout, task.max_source_length, task.max_target_length);
+  report.loss_backbone = heldout_loss(*backbone, held_tok, tok.pad_id());
+  ctx.info("planted: " + std::to_string(report.planted.modules.size()) + " modules, " +
+           std::to_string(static_cast<int64_t>(report.planted_params)) + " parameters; teacher differs from the backbone on " +
+           std::to_string(changed) + " of " + std::to_string(n) + " sentences");
+
+  // The search, with the planted parameter count as budget.
+  Timer search_timer;
+  auto result = run_search(backbone, tok, task, o.space, o.search, report.planted_params, ctx);
+  report.search_seconds = search_timer.seconds();
+  report.found = result.structure;
+  report.search = result.to_json();
+  score_recovery(report.planted, report.found, report);
+
+  // Train each structure from scratch with the same options and seed; compare held-out losses.
+  Timer train_timer;
+  auto train_and_score = [&](const peft::Structure& s, double* params) {
+    if (s.modules.empty()) {
+      *params = 0;
+      return report.loss_backbone;
+    }
+    peft::PeftModel pm(backbone, s, data::derive_seed(ctx.seed, 104));
+    *params = static_cast<double>(pm->trainable_count());
+    auto opts = o.train;
+    opts.eval_test = false;
+    train::train_model(*pm, tok, task, opts, ctx);
+    return heldout_loss(*backbone, held_tok, tok.pad_id());
+  };
+  SpaceOptions so = o.space;
+  so.ranks = o.search.ranks;
+  report.random = random_structure(backbone, build_space(so, backbone->sites()), so.ranks, report.planted_params,
+                                   data::derive_seed(ctx.seed, 105));
+  double unused = 0;
+  report.loss_oracle = train_and_score(report.planted, &unused);
+  report.loss_found = train_and_score(report.found, &report.found_params);
+  report.loss_random = train_and_score(report.random, &report.random_params);
+  report.train_seconds = train_timer.seconds();
+  ctx.event({{"event", "done"}, {"report", report.to_json()}});
+  return report;
+}
+
+}  // namespace bipeft::search
