@@ -1,0 +1,89 @@
+// `bipeft search` and `bipeft bench planted` through the built binary: outputs, schemas, exit codes.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/cli_util.h"
+
+namespace bipeft {
+namespace {
+
+using test::run_cli;
+using test::slurp;
+
+class SearchCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir = new test::TempDir();
+    auto r = run_cli("init --out " + (*dir / "model") + " --spiece " + test::source_path("examples/spiece.model") +
+                     " --d-model 32 --d-kv 8 --d-ff 64 --layers 1 --heads 4 --dropout 0");
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+  static void TearDownTestSuite() { delete dir; }
+  static std::string model() { return *dir / "model"; }
+  static std::string sst2() { return test::source_path("examples/data/sst2"); }
+  static std::string base() {
+    return "search --model " + model() + " --task sst2 --data " + sst2() +
+           " --max-train 64 --batch 8 --epochs 20 --prune-begin-epoch 0 --max-triggers 5 --lr 1e-2 --quiet";
+  }
+  static test::TempDir* dir;
+};
+test::TempDir* SearchCli::dir = nullptr;
+
+TEST_F(SearchCli, SearchWritesStructureTraceSummaryAndPlots) {
+  test::TempDir out;
+  auto r = run_cli(base() + " --budget 1500 --out " + (out / "s"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto summary = nlohmann::json::parse(r.out);
+  EXPECT_EQ(summary["triggers"], 5);
+  EXPECT_LE(summary["params"].get<double>(), 1500);
+  for (const char* f : {"structure.json", "trace.jsonl", "summary.json", "config.json", "budget_curve.svg",
+                        "structure_heatmap.svg"})
+    EXPECT_TRUE(std::filesystem::exists(out / ("s/" + std::string(f)))) << f;
+  auto structure = nlohmann::json::parse(slurp(out / "s/structure.json"));
+  EXPECT_EQ(structure["format"], "bipeft-structure");
+  EXPECT_EQ(structure["trainable_params"], summary["params"]);
+  EXPECT_FALSE(structure["modules"].empty());
+  std::set<std::string> events;
+  std::istringstream trace(slurp(out / "s/trace.jsonl"));
+  for (std::string line; std::getline(trace, line);) events.insert(nlohmann::json::parse(line)["event"].get<std::string>());
+  EXPECT_EQ(events, (std::set<std::string>{"start", "step", "trigger", "done"}));
+  EXPECT_NE(slurp(out / "s/budget_curve.svg").find("<svg"), std::string::npos);
+  // The found structure trains with bipeft train.
+  auto t = run_cli("train --model " + model() + " --task sst2 --data " + sst2() + " --structure " +
+                   (out / "s/structure.json") + " --epochs 1 --max-train 32 --quiet --out " + (out / "t"));
+  EXPECT_EQ(t.code, 0) << t.err;
+}
+
+TEST_F(SearchCli, ImpossibleOrMalformedBudgetsAreUsageErrors) {
+  test::TempDir out;
+  auto low = run_cli(base() + " --budget 3 --out " + (out / "a"));
+  EXPECT_EQ(low.code, 2);
+  EXPECT_NE(low.err.find("below the smallest module"), std::string::npos) << low.err;
+  auto high = run_cli(base() + " --budget 0.9 --out " + (out / "b"));
+  EXPECT_EQ(high.code, 2);
+  EXPECT_NE(high.err.find("whole search space"), std::string::npos) << high.err;
+  auto bad = run_cli(base() + " --budget lots --out " + (out / "c"));
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("--budget"), std::string::npos) << bad.err;
+  auto space = run_cli(base() + " --budget 1500 --space nonsense --out " + (out / "d"));
+  EXPECT_EQ(space.code, 2) << space.err;
+  auto missing = run_cli("search --task sst2 --data " + sst2() + " --budget 1500 --out " + (out / "e"));
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_NE(missing.err.find("--model"), std::string::npos) << missing.err;
+}
+
+TEST_F(SearchCli, BenchPlantedRejectsAMalformedPlantList) {
+  test::TempDir out;
+  auto r = run_cli("bench planted --model " + model() + " --task sst2 --data " + sst2() + " --planted q:lora --out " +
+                   (out / "p"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("site:method:rank"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace bipeft

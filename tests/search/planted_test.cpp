@@ -1,0 +1,93 @@
+// The planted-structure benchmark: recovery scoring by hand, and a tiny end-to-end run.
+#include "bipeft/search/planted.h"
+
+#include <gtest/gtest.h>
+
+#include "bipeft/core/error.h"
+#include "bipeft/data/task.h"
+#include "test_util.h"
+#include "tiny_models.h"
+
+namespace bipeft::search {
+namespace {
+
+peft::Structure structure(std::vector<peft::ModuleSpec> m) {
+  peft::Structure s;
+  s.modules = std::move(m);
+  return s;
+}
+
+TEST(Planted, RecoveryCountsModulesBySiteAndMethodAndRanksSeparately) {
+  auto truth = structure({{"a", "lora", 8}, {"b", "lora", 4}, {"c", "lora", 8}, {"d", "lora", 4}});
+  auto found = structure({{"a", "lora", 8}, {"b", "lora", 1}, {"e", "lora", 8}});
+  PlantedReport r;
+  score_recovery(truth, found, r);
+  EXPECT_DOUBLE_EQ(r.precision, 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(r.recall, 0.5);
+  EXPECT_NEAR(r.f1, 2 * (2.0 / 3.0) * 0.5 / (2.0 / 3.0 + 0.5), 1e-12);
+  EXPECT_DOUBLE_EQ(r.rank_accuracy, 0.5);
+  // Same site, other method: no match.
+  score_recovery(truth, structure({{"a", "bitfit", 1}}), r);
+  EXPECT_DOUBLE_EQ(r.precision, 0.0);
+  EXPECT_DOUBLE_EQ(r.f1, 0.0);
+  score_recovery(truth, structure({}), r);
+  EXPECT_DOUBLE_EQ(r.recall, 0.0);
+}
+
+TEST(Planted, DefaultPlantSpreadsLoraOverEncoderAndDecoder) {
+  auto m = test::tiny_t5_with_real_vocab(2);
+  auto planted = default_planted(m->sites());
+  ASSERT_EQ(planted.size(), 4u);
+  EXPECT_EQ(planted[0].site, "encoder.block.0.layer.0.SelfAttention.q");
+  EXPECT_EQ(planted[3].site, "decoder.block.1.layer.2.DenseReluDense.wo");
+  for (const auto& p : planted) EXPECT_EQ(p.method, "lora");
+}
+
+TEST(Planted, TinyRunReportsConsistentFiguresAndLeavesTheBackboneBare) {
+  auto tok = text::Tokenizer::from_file(test::source_path("examples/spiece.model"));
+  auto task = data::load_task("sst2", test::source_path("examples/data/sst2"), data::TaskOptions{});
+  std::vector<std::string> sentences;
+  for (const auto& e : task.train) sentences.push_back(e.source);
+  auto m = test::tiny_t5_with_real_vocab(4);
+  PlantedOptions o;
+  o.max_sentences = 64;
+  o.delta_scale = 2.0;
+  o.search.epochs = 20;
+  o.search.prune_begin_epoch = 0;
+  o.search.max_triggers = 5;
+  o.search.batch_size = 8;
+  o.search.lr = 1e-2;
+  o.train.epochs = 2;
+  o.train.batch_size = 16;
+  o.train.lr = 1e-2;
+  auto r = run_planted_benchmark(m, tok, sentences, o, RunContext{});
+  EXPECT_EQ(r.train_sentences + r.heldout_sentences, 64);
+  EXPECT_GT(r.targets_changed, 0.0) << "the planted delta must change the teacher's outputs";
+  EXPECT_LE(r.found_params, r.planted_params);
+  EXPECT_LE(r.random_params, r.planted_params);
+  EXPECT_GT(r.planted_params, 0);
+  for (double v : {r.precision, r.recall, r.f1, r.rank_accuracy}) {
+    EXPECT_GE(v, 0.0);
+    EXPECT_LE(v, 1.0);
+  }
+  // Training any structure on the teacher's targets beats the bare backbone.
+  EXPECT_LT(r.loss_oracle, r.loss_backbone);
+  EXPECT_TRUE(std::isfinite(r.loss_found) && std::isfinite(r.loss_random));
+  for (const auto& p : m->parameters()) EXPECT_FALSE(p.requires_grad());
+  auto j = r.to_json();
+  EXPECT_TRUE(j.contains("recovery") && j.contains("heldout_loss") && j.contains("search"));
+}
+
+TEST(Planted, BadOptionsAreConfigErrors) {
+  auto tok = text::Tokenizer::from_file(test::source_path("examples/spiece.model"));
+  PlantedOptions o;
+  o.delta_scale = 0;
+  EXPECT_THROW_WITH(run_planted_benchmark(test::tiny_t5_with_real_vocab(1), tok, {"a"}, o, RunContext{}), ConfigError,
+                    "--scale");
+  o.delta_scale = 1;
+  EXPECT_THROW_WITH(run_planted_benchmark(test::tiny_t5_with_real_vocab(1), tok, {"a", "b"}, o, RunContext{}),
+                    ConfigError, "at least 8 sentences");
+}
+
+}  // namespace
+}  // namespace bipeft::search
