@@ -84,6 +84,30 @@ TEST(Searcher, CompleteRunHasKTriggersMeetsTheBudgetAndNeverRevisitsADecision) {
   }
 }
 
+// One line per trigger (step, E, delta, removed count, kept parameters), for failure messages.
+std::string trigger_lines(const std::vector<nlohmann::json>& events) {
+  std::string out;
+  for (const auto& e : events)
+    if (e["event"] == "trigger")
+      out += "step " + e["step"].dump() + " E " + e["expected"].dump() + " delta " + e["delta"].dump() + " removed " +
+             std::to_string(e["removed"].size()) + " kept " + e["kept_params"].dump() + "\n";
+    else if (e["event"] == "done")
+      out += "done " + e["result"].dump() + "\n";
+  return out;
+}
+
+TEST(Searcher, RunWithAnAlphaPhaseEndsWithinTenPercentBelowTheBudget) {
+  // K = 16 > 10: six triggers weigh modules by alpha's on-probability, the last ten by the exact size.
+  // Budgets are several LoRA modules large (one is 256-768 parameters here): whole-module removal
+  // cannot land within 10% of a budget only two or three modules wide.
+  for (double budget : {2500.0, 4000.0}) {
+    auto run = run_tiny(budget, 16, 9);
+    EXPECT_TRUE(run.result.completed);
+    EXPECT_LE(run.result.params, budget);
+    EXPECT_GE(run.result.params, 0.9 * budget) << "budget " << budget << "\n" << trigger_lines(run.events);
+  }
+}
+
 TEST(Searcher, SameSeedGivesTheSameStructure) {
   auto a = run_tiny(2500, 6, 11), b = run_tiny(2500, 6, 11);
   EXPECT_EQ(a.result.structure.to_json(), b.result.structure.to_json());

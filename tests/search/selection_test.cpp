@@ -62,6 +62,8 @@ TEST(SearchSelection, RemovalIsGreedyByAscendingSensitivityAndRemovesAtLeastOne)
   // 1 does not fit in 80 but is removed anyway (first of this trigger); then the removed size exceeds delta.
   EXPECT_EQ(modules_to_remove(s, removed, all, sizes, 80), (std::vector<size_t>{1}));
   EXPECT_EQ(modules_to_remove(s, removed, all, sizes, 140), (std::vector<size_t>{1, 2}));
+  EXPECT_EQ(modules_to_remove(s, removed, all, sizes, 80, /*force_one=*/false), (std::vector<size_t>{2, 0}));
+  EXPECT_EQ(modules_to_remove(s, removed, all, sizes, 35, /*force_one=*/false), (std::vector<size_t>{2}));
   EXPECT_TRUE(modules_to_remove(s, removed, all, sizes, 0).empty());
   EXPECT_TRUE(modules_to_remove(s, removed, all, sizes, -5).empty());
   // A module that may not be pruned is passed over.

@@ -91,8 +91,11 @@ std::vector<double> Architecture::expected_sizes(bool use_alpha) const {
       continue;
     }
     double e = 0;
-    if (m.fixed) {
-      e = m.counts[m.fixed_index];
+    if (m.fixed || !use_alpha) {
+      // Fixed: the recorded rank. In the final phase (alpha ignored) an unfixed module counts at its
+      // current argmax rank, so that E is the exact size of what the search would return (ours; the
+      // softmax expectation of §8.1 overestimates it when beta later collapses to a small rank).
+      e = m.counts[candidate_index(i)];
     } else {
       const double* row = w.data_ptr<double>() + m.beta_row * C;
       for (int64_t k = 0; k < C; ++k) e += row[k] * m.counts[k];

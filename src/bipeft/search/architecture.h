@@ -52,7 +52,9 @@ class Architecture {
   double current_params(size_t i) const;
   /// Exact parameters of the current discrete choice (kept modules at their current ranks).
   double kept_params() const;
-  /// Eq. 7-8 expected size of every module; alpha's on-probability counts only when `use_alpha`.
+  /// Eq. 7-8 expected size of every module. With `use_alpha` (all but the last triggers) a module
+  /// counts with alpha's on-probability and ranks as softmax(beta); without it (the final phase) a
+  /// kept module counts in full at its current rank, i.e. E is the exact kept size.
   std::vector<double> expected_sizes(bool use_alpha) const;
   /// Eq. 10 vector of dimension values over the ranked modules (0 removed, fixed value when fixed).
   std::vector<double> dimension_values() const;

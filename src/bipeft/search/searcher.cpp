@@ -156,11 +156,12 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
     auto expected = arch.expected_sizes(use_alpha);
     const double e = std::accumulate(expected.begin(), expected.end(), 0.0);
     const double delta = removal_amount(e, module_budget, k_rem);
+    const bool last = k_rem == 1;
     --k_rem;
     ++result.triggers;
     for (size_t i = 0; i < sizes.size(); ++i)
       if (arch.modules[i].ranked) sizes[i] = expected[i];
-    auto gone = modules_to_remove(tracker.smoothed(), removed_flags(), prunable, sizes, delta);
+    auto gone = modules_to_remove(tracker.smoothed(), removed_flags(), prunable, sizes, delta, /*force_one=*/!last);
     nlohmann::json removed_ids = nlohmann::json::array();
     for (size_t i : gone) {
       auto& m = arch.modules[i];

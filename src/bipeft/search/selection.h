@@ -47,9 +47,12 @@ double removal_amount(double expected, double budget, int64_t remaining_triggers
 
 /// §8.2 greedy removal. Kept, prunable modules are scanned by ascending sensitivity (ties by index):
 /// a module is removed when it fits in what is left of `delta`, or when nothing was removed yet and
-/// delta > 0; the scan stops once the removed size exceeds delta. Returns the indices to remove.
+/// delta > 0 and `force_one`; the scan stops once the removed size exceeds delta. Returns the indices to
+/// remove. The searcher passes force_one = false at the last trigger, where the exact repair below
+/// covers what is left with the smallest module that does so instead of the least sensitive one.
 std::vector<size_t> modules_to_remove(const std::vector<double>& sensitivity, const std::vector<bool>& removed,
-                                      const std::vector<bool>& prunable, const std::vector<double>& sizes, double delta);
+                                      const std::vector<bool>& prunable, const std::vector<double>& sizes, double delta,
+                                      bool force_one = true);
 
 /// Budget repair after the last trigger (ours, not the paper's): the §8.2 removal never overshoots
 /// delta, so the structure usually ends a little above the budget. While `excess` > 0, remove the
