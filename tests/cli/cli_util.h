@@ -40,4 +40,24 @@ inline CliResult run_cli(const std::string& args) {
   return r;
 }
 
+/// A suite that shares one tiny T5 folder (d_model 32, one block, real vocabulary) made by `bipeft init`.
+class TinyModelCliTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    auto r = run_cli("init --out " + (*dir_ / "model") + " --spiece " + source_path("examples/spiece.model") +
+                     " --d-model 32 --d-kv 8 --d-ff 64 --layers 1 --heads 4 --dropout 0");
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  static std::string model() { return *dir_ / "model"; }
+  static std::string sst2() { return source_path("examples/data/sst2"); }
+
+ private:
+  static inline TempDir* dir_ = nullptr;
+};
+
 }  // namespace bipeft::test

@@ -15,24 +15,13 @@ namespace {
 using test::run_cli;
 using test::slurp;
 
-class SearchCli : public ::testing::Test {
+class SearchCli : public test::TinyModelCliTest {
  protected:
-  static void SetUpTestSuite() {
-    dir = new test::TempDir();
-    auto r = run_cli("init --out " + (*dir / "model") + " --spiece " + test::source_path("examples/spiece.model") +
-                     " --d-model 32 --d-kv 8 --d-ff 64 --layers 1 --heads 4 --dropout 0");
-    ASSERT_EQ(r.code, 0) << r.err;
-  }
-  static void TearDownTestSuite() { delete dir; }
-  static std::string model() { return *dir / "model"; }
-  static std::string sst2() { return test::source_path("examples/data/sst2"); }
   static std::string base() {
     return "search --model " + model() + " --task sst2 --data " + sst2() +
            " --max-train 64 --batch 8 --epochs 20 --prune-begin-epoch 0 --max-triggers 5 --lr 1e-2 --quiet";
   }
-  static test::TempDir* dir;
 };
-test::TempDir* SearchCli::dir = nullptr;
 
 TEST_F(SearchCli, SearchWritesStructureTraceSummaryAndPlots) {
   test::TempDir out;
@@ -72,6 +61,9 @@ TEST_F(SearchCli, ImpossibleOrMalformedBudgetsAreUsageErrors) {
   EXPECT_NE(bad.err.find("--budget"), std::string::npos) << bad.err;
   auto space = run_cli(base() + " --budget 1500 --space nonsense --out " + (out / "d"));
   EXPECT_EQ(space.code, 2) << space.err;
+  auto ranks = run_cli(base() + " --budget 1500 --ranks 1,x --out " + (out / "f"));
+  EXPECT_EQ(ranks.code, 2);
+  EXPECT_NE(ranks.err.find("--ranks"), std::string::npos) << ranks.err;
   auto missing = run_cli("search --task sst2 --data " + sst2() + " --budget 1500 --out " + (out / "e"));
   EXPECT_EQ(missing.code, 2);
   EXPECT_NE(missing.err.find("--model"), std::string::npos) << missing.err;

@@ -13,20 +13,8 @@ namespace {
 using test::run_cli;
 using test::slurp;
 
-class TrainCli : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    dir = new test::TempDir();
-    auto r = run_cli("init --out " + (*dir / "model") + " --spiece " + test::source_path("examples/spiece.model") +
-                     " --d-model 32 --d-kv 8 --d-ff 64 --layers 1 --heads 4 --dropout 0");
-    ASSERT_EQ(r.code, 0) << r.err;
-  }
-  static void TearDownTestSuite() { delete dir; }
-  static std::string model() { return *dir / "model"; }
-  static std::string sst2() { return test::source_path("examples/data/sst2"); }
-  static test::TempDir* dir;
+class TrainCli : public test::TinyModelCliTest {
 };
-test::TempDir* TrainCli::dir = nullptr;
 
 TEST_F(TrainCli, InitWritesALoadableHfModelFolder) {
   for (const char* f : {"config.json", "model.safetensors", "spiece.model"})

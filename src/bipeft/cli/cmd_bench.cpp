@@ -78,14 +78,7 @@ Command add_bench_command(CLI::App& root) {
   add_runtime_options(*app, o->rt);
   return {bench, [o]() {
             auto ctx = make_run_context(o->rt, "bench planted");
-            o->p.search.ranks.clear();
-            for (const auto& r : split(o->ranks, ',')) {
-              try {
-                o->p.search.ranks.push_back(std::stoll(trim(r)));
-              } catch (const std::exception&) {
-                throw ConfigError("--ranks '" + o->ranks + "' must be a comma list of integers (e.g. 1,4,8)");
-              }
-            }
+            o->p.search.ranks = parse_int_list(o->ranks, "--ranks");
             o->p.space.ranks = o->p.search.ranks;
             if (!o->planted.empty()) o->p.planted = parse_planted(o->planted);
             o->p.validate();

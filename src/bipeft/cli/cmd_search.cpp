@@ -86,14 +86,7 @@ Command add_search_command(CLI::App& root) {
   return {app, [o]() {
             auto ctx = make_run_context(o->rt, "search");
             auto& s = o->search;
-            s.ranks.clear();
-            for (const auto& r : split(o->ranks, ',')) {
-              try {
-                s.ranks.push_back(std::stoll(trim(r)));
-              } catch (const std::exception&) {
-                throw ConfigError("--ranks '" + o->ranks + "' must be a comma list of integers (e.g. 1,4,8)");
-              }
-            }
+            s.ranks = parse_int_list(o->ranks, "--ranks");
             s.iterative = !o->no_iterative;
             s.early_selection = !o->no_selection;
             s.gumbel = !o->no_gumbel;

@@ -94,4 +94,19 @@ RunContext make_run_context(const RuntimeOptions& o, const std::string& task) {
   return ctx;
 }
 
+std::vector<int64_t> parse_int_list(const std::string& text, const std::string& flag) {
+  std::vector<int64_t> out;
+  for (const auto& r : split(text, ',')) {
+    try {
+      size_t used = 0;
+      const std::string t = trim(r);
+      out.push_back(std::stoll(t, &used));
+      if (used != t.size()) throw std::invalid_argument(t);
+    } catch (const std::exception&) {
+      throw ConfigError(flag + " '" + text + "' must be a comma list of integers (e.g. 1,4,8)");
+    }
+  }
+  return out;
+}
+
 }  // namespace bipeft::cli

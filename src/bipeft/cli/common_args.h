@@ -2,6 +2,7 @@
 // Flags shared by many subcommands, declared once: device, dtype, threads, seed, verbosity.
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -44,6 +45,9 @@ void add_runtime_options(CLI::App& app, RuntimeOptions& opts, bool with_seed = t
 /// Applies threads and builds the run context (device/dtype validated: ConfigError on bad values).
 /// `task` names the subcommand in log lines.
 RunContext make_run_context(const RuntimeOptions& opts, const std::string& task);
+
+/// "1,4,8" -> {1, 4, 8}; ConfigError naming `flag` when an entry is not an integer.
+std::vector<int64_t> parse_int_list(const std::string& text, const std::string& flag);
 
 /// Prints an info line on stderr ("bipeft <task>: ...") unless quiet.
 void log_line(const std::string& task, LogLevel level, const std::string& msg);
