@@ -85,10 +85,7 @@ Command add_bench_command(CLI::App& root) {
             const auto task = data::load_task(o->task.task, o->task.data, task_options(o->task, o->rt.seed));
             std::vector<std::string> sentences;
             for (const auto& e : task.train) sentences.push_back(e.source);
-            model::LoadOptions lo;
-            lo.dtype = ctx.dtype;
-            lo.device = ctx.device;
-            auto backbone = model::load_t5(o->model, lo);
+            auto backbone = load_backbone(o->model, ctx);
             backbone->set_dropout(0.0);
             auto tokenizer = text::Tokenizer::from_model_dir(o->model);
             prepare_output_dir(o->out, o->overwrite);

@@ -35,10 +35,7 @@ Command add_eval_command(CLI::App& root) {
             auto ctx = make_run_context(o->rt, "eval");
             const auto task = data::load_task(o->task.task, o->task.data, task_options(o->task, o->rt.seed));
             const auto& examples = data::split_by_name(task, o->split);
-            model::LoadOptions lo;
-            lo.dtype = ctx.dtype;
-            lo.device = ctx.device;
-            auto backbone = model::load_t5(o->model, lo);
+            auto backbone = load_backbone(o->model, ctx);
             auto tokenizer = text::Tokenizer::from_model_dir(o->model);
             auto adapter = load_adapter_if_given(backbone, o->adapter);
             auto tokenized = data::tokenize_examples(tokenizer, examples, task.max_source_length,

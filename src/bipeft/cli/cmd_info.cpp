@@ -20,10 +20,7 @@ Command add_info_command(CLI::App& root) {
   add_runtime_options(*app, o->rt, /*with_seed=*/false);
   return {app, [o]() {
             auto ctx = make_run_context(o->rt, "info");
-            model::LoadOptions lo;
-            lo.dtype = ctx.dtype;
-            lo.device = ctx.device;
-            auto m = model::load_t5(o->model, lo);
+            auto m = load_backbone(o->model, ctx);
             const auto& c = m->config;
             const int64_t n = m->num_parameters();
             nlohmann::json j = {

@@ -61,10 +61,7 @@ Command add_logits_command(CLI::App& root) {
             if (mask.sizes() != input_ids.sizes())
               throw ShapeError(o->inputs + ": attention_mask " + shape_str(mask.sizes().vec()) + " differs from input_ids " +
                                shape_str(input_ids.sizes().vec()));
-            model::LoadOptions lo;
-            lo.dtype = ctx.dtype;
-            lo.device = ctx.device;
-            auto m = model::load_t5(o->model, lo);
+            auto m = load_backbone(o->model, ctx);
             // Kept alive until the end: the adapter's modules stay attached to the model while it exists.
             peft::PeftModel adapter(nullptr);
             if (!o->adapter.empty()) {

@@ -95,10 +95,7 @@ Command add_search_command(CLI::App& root) {
             s.epochs = o->epochs > 0 ? o->epochs : epochs;
             s.prune_begin_epoch = o->prune_begin >= 0 ? o->prune_begin : std::min(prune, s.epochs - 1);
             s.validate();
-            model::LoadOptions lo;
-            lo.dtype = ctx.dtype;
-            lo.device = ctx.device;
-            auto backbone = model::load_t5(o->model, lo);
+            auto backbone = load_backbone(o->model, ctx);
             if (o->dropout >= 0) backbone->set_dropout(o->dropout);
             auto tokenizer = text::Tokenizer::from_model_dir(o->model);
             const auto budget = search::parse_budget(o->budget, backbone->num_parameters());

@@ -83,10 +83,7 @@ Command add_train_command(CLI::App& root) {
             o->train.eval_test = !o->no_test;
             o->train.validate();
             const auto task = data::load_task(o->task.task, o->task.data, task_options(o->task, o->rt.seed));
-            model::LoadOptions lo;
-            lo.dtype = ctx.dtype;
-            lo.device = ctx.device;
-            auto backbone = model::load_t5(o->model, lo);
+            auto backbone = load_backbone(o->model, ctx);
             if (o->dropout >= 0) backbone->set_dropout(o->dropout);
             auto tokenizer = text::Tokenizer::from_model_dir(o->model);
             auto structure = resolve_structure(o->structure, *backbone);

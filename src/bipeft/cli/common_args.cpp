@@ -11,6 +11,7 @@
 #include "bipeft/core/error.h"
 #include "bipeft/core/strings.h"
 #include "bipeft/io/dtype.h"
+#include "bipeft/model/t5_weights.h"
 #include "bipeft/io/file_util.h"
 
 #include <filesystem>
@@ -92,6 +93,13 @@ RunContext make_run_context(const RuntimeOptions& o, const std::string& task) {
   if (!quiet) ctx.progress = std::make_shared<ProgressBar>();
   ctx.stop_requested = stop_flag();
   return ctx;
+}
+
+model::T5Model load_backbone(const std::string& dir, const RunContext& ctx) {
+  model::LoadOptions lo;
+  lo.dtype = ctx.dtype;
+  lo.device = ctx.device;
+  return model::load_t5(dir, lo);
 }
 
 std::vector<int64_t> parse_int_list(const std::string& text, const std::string& flag) {

@@ -8,6 +8,7 @@
 
 #include "bipeft/core/run_context.h"
 #include "bipeft/data/task.h"
+#include "bipeft/model/t5_model.h"
 
 namespace bipeft::cli {
 
@@ -45,6 +46,9 @@ void add_runtime_options(CLI::App& app, RuntimeOptions& opts, bool with_seed = t
 /// Applies threads and builds the run context (device/dtype validated: ConfigError on bad values).
 /// `task` names the subcommand in log lines.
 RunContext make_run_context(const RuntimeOptions& opts, const std::string& task);
+
+/// Loads the T5 checkpoint in `dir` on ctx's device and dtype.
+model::T5Model load_backbone(const std::string& dir, const RunContext& ctx);
 
 /// "1,4,8" -> {1, 4, 8}; ConfigError naming `flag` when an entry is not an integer.
 std::vector<int64_t> parse_int_list(const std::string& text, const std::string& flag);

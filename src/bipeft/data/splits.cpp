@@ -70,4 +70,9 @@ SearchHalves search_halves(const std::vector<Example>& train, uint64_t seed) {
   return out;
 }
 
+std::vector<Example> first_n(const std::vector<Example>& examples, int64_t n) {
+  if (n <= 0 || static_cast<size_t>(n) >= examples.size()) return examples;
+  return {examples.begin(), examples.begin() + n};
+}
+
 }  // namespace bipeft::data

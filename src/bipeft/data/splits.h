@@ -19,6 +19,9 @@ std::vector<int64_t> seeded_permutation(int64_t n, uint64_t seed);
 /// equal outputs, neighbouring streams give unrelated seeds.
 uint64_t derive_seed(uint64_t seed, uint64_t stream);
 
+/// The first `n` examples of `examples` (all of them when n <= 0 or n >= their count).
+std::vector<Example> first_n(const std::vector<Example>& examples, int64_t n);
+
 struct ProtocolSplits {
   std::vector<Example> train, dev, test;
 };

@@ -32,11 +32,6 @@ nlohmann::json SearchResult::to_json() const {
 
 namespace {
 
-std::vector<data::Example> head(const std::vector<data::Example>& v, int64_t n) {
-  if (n <= 0 || static_cast<size_t>(n) >= v.size()) return v;
-  return {v.begin(), v.begin() + n};
-}
-
 // Dimension values (Eq. 10) of a beta snapshot: 0 for removed, the fixed value for fixed modules.
 std::vector<double> values_of(const Architecture& arch, const at::Tensor& snapshot) {
   std::vector<double> v;
@@ -100,8 +95,8 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
   const double module_budget = budget - shared_params;
 
   at::manual_seed(ctx.seed);  // dropout
-  auto w_examples = head(task.search_train, o.max_train_examples > 0 ? o.max_train_examples / 2 : 0);
-  auto a_examples = head(task.search_val, o.max_train_examples > 0 ? o.max_train_examples / 2 : 0);
+  auto w_examples = data::first_n(task.search_train, o.max_train_examples > 0 ? o.max_train_examples / 2 : 0);
+  auto a_examples = data::first_n(task.search_val, o.max_train_examples > 0 ? o.max_train_examples / 2 : 0);
   if (w_examples.empty() || a_examples.empty()) throw FormatError(task.name + ": the search halves of train are empty");
   const int64_t tgt_len = data::max_target_length(tok, task);
   auto w_tok = data::tokenize_examples(tok, w_examples, task.max_source_length, tgt_len);

@@ -11,6 +11,7 @@
 #include "bipeft/core/strings.h"
 #include "bipeft/core/timer.h"
 #include "bipeft/data/collate.h"
+#include "bipeft/data/splits.h"
 #include "bipeft/train/schedule.h"
 
 namespace bipeft::train {
@@ -37,11 +38,6 @@ std::string describe_trainable(int64_t trainable, int64_t backbone) {
 
 namespace {
 
-std::vector<data::Example> head(const std::vector<data::Example>& v, int64_t n) {
-  if (n <= 0 || static_cast<size_t>(n) >= v.size()) return v;
-  return {v.begin(), v.begin() + n};
-}
-
 std::vector<torch::Tensor> snapshot(const std::vector<torch::Tensor>& params) {
   std::vector<torch::Tensor> out;
   for (const auto& p : params) out.push_back(p.detach().clone());
@@ -58,7 +54,7 @@ void restore_(std::vector<torch::Tensor>& params, const std::vector<torch::Tenso
 TrainResult train_model(peft::PeftModelImpl& pm, const text::Tokenizer& tok, const data::TaskData& task,
                         const TrainOptions& o, const RunContext& ctx) {
   o.validate();
-  auto train_examples = head(task.train, o.max_train_examples);
+  auto train_examples = data::first_n(task.train, o.max_train_examples);
   if (train_examples.empty()) throw FormatError(task.name + ": the train split is empty");
   at::manual_seed(ctx.seed);  // dropout; the one place a run seeds the global generator
   auto& backbone = *pm.backbone;
