@@ -5,6 +5,8 @@
 //
 //   bench/step [--steps 12] [--warmup 3] [--threads 0] [--batch 8] [--src 128] [--tgt 8] [--json]
 //              [--profile trace.json]   (Chrome trace of one extra step)
+//              [--intra N]              (LibTorch intra-op threads; default 1, see blas.h)
+//              [--default-malloc]       (skip keep_freed_host_memory, for A/B runs)
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -19,6 +21,7 @@
 #include <torch/csrc/autograd/profiler_legacy.h>
 
 #include "bipeft/core/blas.h"
+#include "bipeft/core/host_memory.h"
 #include "bipeft/core/system_info.h"
 #include "bipeft/core/timer.h"
 #include "bipeft/model/t5_model.h"
@@ -27,7 +30,8 @@
 using namespace bipeft;
 
 int main(int argc, char** argv) {
-  int steps = 12, warmup = 3, threads = 0;
+  int steps = 12, warmup = 3, threads = 0, intra = 0;
+  bool default_malloc = false;  // A/B switch for the allocator tuning
   int64_t batch = 8, src = 128, tgt = 8;
   bool json = false;
   std::string profile;  // write a Chrome trace of one extra step here
@@ -36,17 +40,22 @@ int main(int argc, char** argv) {
     if (arg("--steps")) steps = std::stoi(argv[++i]);
     else if (arg("--warmup")) warmup = std::stoi(argv[++i]);
     else if (arg("--threads")) threads = std::stoi(argv[++i]);
+    else if (arg("--intra")) intra = std::stoi(argv[++i]);
     else if (arg("--batch")) batch = std::stoll(argv[++i]);
     else if (arg("--src")) src = std::stoll(argv[++i]);
     else if (arg("--tgt")) tgt = std::stoll(argv[++i]);
     else if (std::strcmp(argv[i], "--json") == 0) json = true;
+    else if (std::strcmp(argv[i], "--default-malloc") == 0) default_malloc = true;
     else if (arg("--profile")) profile = argv[++i];
     else {
-      std::fprintf(stderr, "usage: step [--steps N] [--warmup N] [--threads N] [--batch B] [--src S] [--tgt T] [--json]\n");
+      std::fprintf(stderr, "usage: step [--steps N] [--warmup N] [--threads N] [--batch B] [--src S] [--tgt T] [--json] [--profile F] [--intra N] [--default-malloc]\n");
       return 2;
     }
   }
   blas::configure_compute_threads(threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency()));
+
+  if (!default_malloc) keep_freed_host_memory();
+  if (intra > 0) at::set_num_threads(intra);  // LibTorch intra-op threads (elementwise ops)
 
   model::T5Config c;  // t5-small shape
   c.vocab_size = 32128;

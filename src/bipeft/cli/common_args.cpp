@@ -9,6 +9,7 @@
 #include "bipeft/cli/signals.h"
 #include "bipeft/core/blas.h"
 #include "bipeft/core/error.h"
+#include "bipeft/core/host_memory.h"
 #include "bipeft/core/strings.h"
 #include "bipeft/io/dtype.h"
 #include "bipeft/model/t5_weights.h"
@@ -85,6 +86,7 @@ RunContext make_run_context(const RuntimeOptions& o, const std::string& task) {
     throw ConfigError("--device " + o.device + ": only cpu and cuda are supported");
   const int n = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   blas::configure_compute_threads(n);
+  keep_freed_host_memory();
   const bool quiet = o.quiet;
   ctx.log = [task, quiet](LogLevel level, const std::string& msg) {
     if (quiet && level < LogLevel::Warning) return;
