@@ -6,6 +6,7 @@
 #include "bipeft/cli/command.h"
 #include "bipeft/cli/common_args.h"
 #include "bipeft/cli/jsonl_writer.h"
+#include "bipeft/cli/resume.h"
 #include "bipeft/cli/run_header.h"
 #include "bipeft/core/error.h"
 #include "bipeft/core/strings.h"
@@ -45,6 +46,7 @@ Command add_search_command(CLI::App& root) {
     train::TrainOptions retrain_opts;
     int64_t retrain_epochs = 0;
     double dropout = -1;
+    ResumeArgs resume;
     RuntimeOptions rt;
   };
   auto o = std::make_shared<Opts>();
@@ -82,6 +84,7 @@ Command add_search_command(CLI::App& root) {
   app->add_option("--eval-every", o->retrain_opts.eval_every, "Retrain: evaluate on dev every N epochs")->capture_default_str();
   app->add_option("--dropout", o->dropout, "Override the model's dropout_rate");
   app->add_flag("--overwrite", o->overwrite, "Write into a non-empty --out");
+  add_resume_options(*app, o->resume);
   add_runtime_options(*app, o->rt);
   return {app, [o]() {
             auto ctx = make_run_context(o->rt, "search");
@@ -104,16 +107,29 @@ Command add_search_command(CLI::App& root) {
             space.space = o->space;
             space.ranks = s.ranks;
             space.cross_attention = o->cross;
-            prepare_output_dir(o->out, o->overwrite);
-            const auto path = [&](const std::string& f) { return (std::filesystem::path(o->out) / f).string(); };
             nlohmann::json options = {{"model", o->model},   {"task", task.name},     {"data", o->task.data},
                                       {"format", o->task.format}, {"seed", o->rt.seed}, {"budget", o->budget},
                                       {"budget_params", budget.params}, {"space", o->space},
                                       {"cross_attention", o->cross}, {"search", s.to_json()}, {"retrain", o->retrain}};
-            io::write_json_atomic(path("config.json"), run_header("search", options));
-            std::remove(path("trace.jsonl").c_str());
+            if (o->retrain) {
+              o->retrain_opts.epochs = o->retrain_epochs > 0 ? o->retrain_epochs : s.epochs;
+              options["retrain_options"] = o->retrain_opts.to_json();
+            }
+            o->out = prepare_run_dir(o->out, o->overwrite, o->resume, "search", options, "summary.json");
+            const auto path = [&](const std::string& f) { return (std::filesystem::path(o->out) / f).string(); };
+            const auto search_ck = checkpointing(o->out, "search_state.safetensors", o->resume);
+            const auto retrain_ck = checkpointing(o->out, "retrain_state.safetensors", o->resume);
+            if (o->resume.resuming()) {
+              rewind_log(path("trace.jsonl"), search_ck.path, "search");
+              if (o->retrain) rewind_log(path("retrain_log.jsonl"), retrain_ck.path, "train");
+            } else {
+              io::write_json_atomic(path("config.json"), run_header("search", options));
+              for (const char* f : {"trace.jsonl", "retrain_log.jsonl"}) std::remove(path(f).c_str());
+              std::remove(search_ck.path.c_str());
+              std::remove(retrain_ck.path.c_str());
+            }
             ctx.events = std::make_shared<JsonlWriter>(path("trace.jsonl"));
-            auto result = search::run_search(backbone, tokenizer, task, space, s, budget.params, ctx);
+            auto result = search::run_search(backbone, tokenizer, task, space, s, budget.params, ctx, search_ck);
 
             const int64_t backbone_params = backbone->num_parameters();
             auto structure = result.structure.to_json();
@@ -143,11 +159,10 @@ Command add_search_command(CLI::App& root) {
                                       {"backbone_params", backbone_params}};
             if (o->retrain) {
               auto& ro = o->retrain_opts;
-              ro.epochs = o->retrain_epochs > 0 ? o->retrain_epochs : s.epochs;
               auto rctx = ctx;
               rctx.events = std::make_shared<JsonlWriter>(path("retrain_log.jsonl"));
               peft::PeftModel model(backbone, result.structure, o->rt.seed);
-              auto trained = train::train_model(*model, tokenizer, task, ro, rctx);
+              auto trained = train::train_model(*model, tokenizer, task, ro, rctx, retrain_ck);
               peft::save_native_adapter(*model, path("adapter"), {{"base_model", o->model}, {"task", task.name}});
               const double retrain_seconds = trained.train_seconds + trained.eval_seconds;
               summary["retrain"] = trained.to_json();
@@ -160,6 +175,8 @@ Command add_search_command(CLI::App& root) {
                                                           {"test", trained.test.to_json()}});
             }
             io::write_json_atomic(path("summary.json"), summary);
+            std::remove(search_ck.path.c_str());  // the run is complete: summary.json marks it
+            std::remove(retrain_ck.path.c_str());
             std::cout << nlohmann::json{{"task", task.name},
                                         {"params", result.params},
                                         {"budget", budget.params},

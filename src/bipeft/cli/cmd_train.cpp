@@ -6,6 +6,7 @@
 #include "bipeft/cli/command.h"
 #include "bipeft/cli/common_args.h"
 #include "bipeft/cli/jsonl_writer.h"
+#include "bipeft/cli/resume.h"
 #include "bipeft/cli/run_header.h"
 #include "bipeft/core/error.h"
 #include "bipeft/io/json_util.h"
@@ -54,6 +55,7 @@ Command add_train_command(CLI::App& root) {
     train::TrainOptions train;
     double dropout = -1;
     bool overwrite = false, no_test = false;
+    ResumeArgs resume;
     RuntimeOptions rt;
   };
   auto o = std::make_shared<Opts>();
@@ -77,6 +79,7 @@ Command add_train_command(CLI::App& root) {
   app->add_option("--dropout", o->dropout, "Override the model's dropout_rate (default: the checkpoint's)");
   app->add_flag("--no-test", o->no_test, "Do not score on the test split");
   app->add_flag("--overwrite", o->overwrite, "Write into a non-empty --out");
+  add_resume_options(*app, o->resume);
   add_runtime_options(*app, o->rt);
   return {app, [o]() {
             auto ctx = make_run_context(o->rt, "train");
@@ -87,18 +90,24 @@ Command add_train_command(CLI::App& root) {
             if (o->dropout >= 0) backbone->set_dropout(o->dropout);
             auto tokenizer = text::Tokenizer::from_model_dir(o->model);
             auto structure = resolve_structure(o->structure, *backbone);
-            prepare_output_dir(o->out, o->overwrite);
-            const auto path = [&](const char* f) { return (std::filesystem::path(o->out) / f).string(); };
             nlohmann::json options = {{"model", o->model},          {"task", task.name},
                                       {"data", o->task.data},        {"format", o->task.format},
                                       {"seed", o->rt.seed},          {"train", o->train.to_json()},
                                       {"dropout", backbone->config.dropout_rate},
                                       {"structure", structure.to_json()}};
-            io::write_json_atomic(path("config.json"), run_header("train", options));
-            std::remove(path("log.jsonl").c_str());
+            o->out = prepare_run_dir(o->out, o->overwrite, o->resume, "train", options, "scores.json");
+            const auto path = [&](const char* f) { return (std::filesystem::path(o->out) / f).string(); };
+            const auto ck = checkpointing(o->out, "train_state.safetensors", o->resume);
+            if (o->resume.resuming()) {
+              rewind_log(path("log.jsonl"), ck.path, "train");
+            } else {
+              io::write_json_atomic(path("config.json"), run_header("train", options));
+              std::remove(path("log.jsonl").c_str());
+              std::remove(ck.path.c_str());
+            }
             ctx.events = std::make_shared<JsonlWriter>(path("log.jsonl"));
             peft::PeftModel model(backbone, structure, o->rt.seed);
-            auto result = train::train_model(*model, tokenizer, task, o->train, ctx);
+            auto result = train::train_model(*model, tokenizer, task, o->train, ctx, ck);
             peft::save_native_adapter(*model, o->out,
                                       {{"base_model", o->model}, {"task", task.name}, {"best_epoch", result.best_epoch}});
             nlohmann::json scores = {{"task", task.name},
@@ -107,6 +116,7 @@ Command add_train_command(CLI::App& root) {
                                      {"backbone_params", backbone->num_parameters()},
                                      {"result", result.to_json()}};
             io::write_json_atomic(path("scores.json"), scores);
+            std::remove(ck.path.c_str());  // the run is complete: scores.json marks it
             ctx.info("wrote the adapter, scores.json and log.jsonl to " + o->out);
             std::cout << nlohmann::json{{"task", task.name}, {"dev", result.best_dev.to_json()},
                                         {"test", result.test.to_json()}, {"best_epoch", result.best_epoch},

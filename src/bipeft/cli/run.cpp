@@ -2,13 +2,17 @@
 
 #include "bipeft/build_info.h"
 
+#include <algorithm>
+#include <functional>
 #include <iostream>
+#include <optional>
 #include <new>
 #include <vector>
 
 #include <c10/util/Exception.h>
 
 #include "bipeft/cli/command.h"
+#include "bipeft/cli/resume.h"
 #include "bipeft/cli/signals.h"
 #include "bipeft/core/error.h"
 #include "bipeft/core/system_info.h"
@@ -41,8 +45,23 @@ int run(int argc, char** argv) {
                                    add_export_command(app), add_bench_command(app)};
 
   std::string name = "";
+  set_command_line(argc, argv);
   try {
-    app.parse(argc, argv);
+    // `bipeft <cmd> --resume DIR` alone: parse the command line saved in DIR/config.json instead.
+    std::optional<std::vector<std::string>> expanded;
+    try {
+      expanded = expand_resume(argc, argv);
+    } catch (const Error& e) {
+      std::cerr << "bipeft " << argv[1] << ": error: " << e.what() << "\n";
+      return dynamic_cast<const FormatError*>(&e) != nullptr ? kBadInput : kUsage;
+    }
+    if (expanded) {
+      std::vector<std::string> args = *expanded;
+      std::reverse(args.begin(), args.end());  // CLI11 takes the arguments in reverse order
+      app.parse(args);
+    } else {
+      app.parse(argc, argv);
+    }
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
@@ -50,16 +69,38 @@ int run(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::string sub;
-    for (const auto* s : app.get_subcommands()) sub = s->get_name();
-    std::cerr << "bipeft" << (sub.empty() ? "" : " " + sub) << ": error: " << e.what() << "\n"
-              << "Run 'bipeft" << (sub.empty() ? "" : " " + sub) << " --help' for usage.\n";
+    // The innermost command given ("bipeft bench planted"), for the message and the --help hint.
+    const CLI::App* at = &app;
+    std::string path = "bipeft";
+    for (auto subs = at->get_subcommands(); !subs.empty(); subs = at->get_subcommands()) {
+      at = subs.back();
+      path += " " + at->get_name();
+    }
+    std::string msg = e.what();
+    // "bipeft frobnicate" / "bipeft bench nosuch": CLI11 says only "A subcommand is required"; name the word.
+    if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr && at->get_require_subcommand_min() > 0 &&
+        at->get_subcommands().empty()) {
+      std::string known;
+      for (const auto* s : at->get_subcommands(std::function<bool(const CLI::App*)>()))
+        known += (known.empty() ? "" : ", ") + s->get_name();
+      const auto extra = at->remaining();
+      if (extra.empty())
+        msg = "a command is required: " + known;
+      else
+        msg = (extra.front().rfind('-', 0) == 0 ? "unknown option '" : "unknown command '") + extra.front() +
+              "'; commands: " + known;
+    }
+    std::cerr << path << ": error: " << msg << "\n"
+              << "Run '" << path << " --help' for usage.\n";
     return kUsage;
   }
   install_signal_handlers();
   for (auto& c : commands) {
     if (!c.app->parsed()) continue;
     name = c.app->get_name();
+    // Nested commands ("bench planted") are named in full.
+    for (auto subs = c.app->get_subcommands(); !subs.empty(); subs = subs.back()->get_subcommands())
+      name += " " + subs.back()->get_name();
     auto fail = [&](int code, const std::string& msg) {
       std::cerr << "bipeft " << name << ": error: " << msg << "\n";
       return code;

@@ -3,6 +3,7 @@
 #include <ctime>
 
 #include "bipeft/build_info.h"
+#include "bipeft/cli/resume.h"
 #include "bipeft/core/system_info.h"
 
 namespace bipeft::cli {
@@ -13,7 +14,7 @@ nlohmann::json run_header(const std::string& command, const nlohmann::json& opti
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
   return {{"producer", "bipeft"}, {"version", BIPEFT_VERSION}, {"git", BIPEFT_GIT_HASH},
           {"command", command},   {"created_utc", buf},        {"torch", torch_summary()},
-          {"options", options}};
+          {"argv", command_line()}, {"options", options}};
 }
 
 }  // namespace bipeft::cli

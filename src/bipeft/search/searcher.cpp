@@ -13,6 +13,7 @@
 
 #include "bipeft/core/error.h"
 #include "bipeft/core/timer.h"
+#include "bipeft/io/file_util.h"
 #include "bipeft/data/collate.h"
 #include "bipeft/data/splits.h"
 #include "bipeft/peft/peft_model.h"
@@ -55,7 +56,7 @@ std::string fmt(double v) {
 
 SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, const data::TaskData& task,
                         const SpaceOptions& space_options, const SearchOptions& o, double budget,
-                        const RunContext& ctx) {
+                        const RunContext& ctx, const train::Checkpointing& ck) {
   o.validate();
   Timer timer;
   SpaceOptions so = space_options;
@@ -125,9 +126,10 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
 
   ctx.info("search space " + so.space + ": " + std::to_string(arch.modules.size()) + " modules, " + fmt(whole) +
            " parameters at rank " + std::to_string(o.ranks.back()) + "; budget " + fmt(budget));
-  ctx.event({{"event", "start"}, {"modules", arch.modules.size()}, {"space_params", whole}, {"budget", budget},
-             {"shared_params", shared_params}, {"train_half", w_tok.size()}, {"val_half", a_tok.size()},
-             {"total_steps", total_steps}, {"options", o.to_json()}});
+  const nlohmann::json start_event = {
+      {"event", "start"},          {"modules", arch.modules.size()}, {"space_params", whole},
+      {"budget", budget},          {"shared_params", shared_params}, {"train_half", w_tok.size()},
+      {"val_half", a_tok.size()},  {"total_steps", total_steps},     {"options", o.to_json()}};
 
   auto removed_flags = [&] {
     std::vector<bool> r(arch.modules.size());
@@ -195,16 +197,103 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
                {"kept_params", arch.kept_params() + shared_params}});
   };
 
-  int64_t step = 0;
+  int64_t step = 0, start_epoch = 0, start_batch = 0;
   bool done = false;
-  for (int64_t epoch = 0; epoch < o.epochs && !done; ++epoch) {
+  double seconds_before = 0;  // search wall time of earlier segments of a resumed run
+  auto cpu_gen = train::default_generator(c10::Device(c10::kCPU));
+  auto dev_gen = train::default_generator(device);
+  const bool resumed = ck.resume && io::is_file(ck.path);
+  if (resumed) {
+    auto st = train::RunState::load(ck.path, "search");
+    const auto& m = st.meta;
+    if (m.at("total_steps").get<int64_t>() != total_steps || m.at("modules").get<size_t>() != arch.modules.size())
+      throw ConfigError(ck.path + ": the saved search has " + m.at("total_steps").dump() + " steps over " +
+                        m.at("modules").dump() + " modules, this one " + std::to_string(total_steps) + " over " +
+                        std::to_string(arch.modules.size()) + "; resume with the original options");
+    st.copy_list_into("weights", weights);
+    st.restore_grad_presence("weights", weights);
+    st.copy_list_into("arch", arch_params);
+    st.restore_grad_presence("arch", arch_params);
+    st.get_optimizer("optimizer_w", opt_w);
+    st.get_optimizer("optimizer_a", opt_a);
+    st.get_generator("rng_gumbel", gen);
+    st.get_generator("rng_cpu", cpu_gen);
+    if (device.is_cuda()) st.get_generator("rng_device", dev_gen);
+    history = st.get_list("history");
+    const auto& mods = m.at("state");
+    for (size_t i = 0; i < arch.modules.size(); ++i) {
+      arch.modules[i].removed = mods.at(i).at(0);
+      arch.modules[i].fixed = mods.at(i).at(1);
+      arch.modules[i].fixed_index = mods.at(i).at(2);
+    }
+    sizes = m.at("sizes").get<std::vector<double>>();
+    tracker.restore(m.at("sensitivity").get<std::vector<double>>());
+    detector.restore(m.at("detector").get<std::deque<std::vector<double>>>(), m.at("detector_seen"));
+    k_rem = m.at("k_rem");
+    stage = m.at("stage").get<int>() == 0 ? Architecture::Stage::Binary : Architecture::Stage::Dimension;
+    result.triggers = m.at("triggers");
+    result.epochs_run = m.at("epochs_run");
+    result.curve = m.at("curve").get<std::vector<std::array<double, 3>>>();
+    step = m.at("step");
+    start_epoch = m.at("epoch");
+    start_batch = m.at("batch");
+    done = m.at("done");
+    seconds_before = m.at("seconds");
+    ctx.info("resumed from " + ck.path + " at step " + std::to_string(step) + " of " + std::to_string(total_steps) +
+             " (" + std::to_string(result.triggers) + " triggers done)");
+    ctx.event({{"event", "resume"}, {"step", step}});
+  } else {
+    ctx.event(start_event);
+  }
+  // Everything the loop needs to continue after (epoch, next batch), written atomically.
+  auto save_state = [&](int64_t epoch, int64_t next_batch) {
+    ctx.event({{"event", "checkpoint"}, {"step", step}});
+    train::RunState st("search");
+    nlohmann::json mods = nlohmann::json::array();
+    for (const auto& m : arch.modules) mods.push_back({m.removed, m.fixed, m.fixed_index});
+    st.meta = {{"step", step},
+               {"epoch", epoch},
+               {"batch", next_batch},
+               {"done", done},
+               {"total_steps", total_steps},
+               {"modules", arch.modules.size()},
+               {"state", mods},
+               {"sizes", sizes},
+               {"sensitivity", tracker.smoothed()},
+               {"detector", detector.recent()},
+               {"detector_seen", detector.seen()},
+               {"k_rem", k_rem},
+               {"stage", stage == Architecture::Stage::Binary ? 0 : 1},
+               {"triggers", result.triggers},
+               {"epochs_run", result.epochs_run},
+               {"curve", result.curve},
+               {"seconds", seconds_before + timer.seconds()}};
+    st.put_list("weights", weights);
+    st.put_grad_presence("weights", weights);
+    st.put_list("arch", arch_params);
+    st.put_grad_presence("arch", arch_params);
+    st.put_list("history", history);
+    st.put_optimizer("optimizer_w", opt_w);
+    st.put_optimizer("optimizer_a", opt_a);
+    st.put_generator("rng_gumbel", gen);
+    st.put_generator("rng_cpu", cpu_gen);
+    if (device.is_cuda()) st.put_generator("rng_device", dev_gen);
+    st.save(ck.path);
+  };
+  const bool finished_before = done;  // resumed from the state saved after the last step
+  for (int64_t epoch = start_epoch; epoch < o.epochs && !done; ++epoch) {
     result.epochs_run = epoch + 1;
     const double tau = o.tau_start - (o.tau_start - o.tau_end) * static_cast<double>(epoch) / static_cast<double>(o.epochs);
     auto w_batches = data::epoch_batches(w_tok.size(), o.batch_size, ctx.seed, epoch, true);
     auto a_batches = data::epoch_batches(a_tok.size(), o.batch_size, data::derive_seed(ctx.seed, 1000), epoch, true);
     supernet->train(true);
-    for (size_t t = 0; t < w_batches.size(); ++t) {
-      if (ctx.should_stop()) throw Interrupted("search stopped at step " + std::to_string(step));
+    const size_t first = resumed && epoch == start_epoch ? static_cast<size_t>(start_batch) : 0;
+    for (size_t t = first; t < w_batches.size(); ++t) {
+      if (ctx.should_stop()) {
+        if (!ck.enabled()) throw Interrupted("search stopped at step " + std::to_string(step) + " (no checkpoint kept)");
+        save_state(epoch, static_cast<int64_t>(t));
+        throw Interrupted("search stopped at step " + std::to_string(step) + "; state saved in " + ck.path);
+      }
       // 1. Architecture step on a validation-half batch, with clean gradients (Q1, Q3).
       opt_a.zero_grad();
       opt_w.zero_grad();
@@ -253,13 +342,16 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
       std::snprintf(status, sizeof status, "triggers %lld/%lld kept %.0f loss %.3f", static_cast<long long>(result.triggers),
                     static_cast<long long>(o.max_triggers), kept, lw);
       ctx.report({"search", step, total_steps, status});
-      if (o.early_selection && k_rem == 0) {
-        done = true;
-        break;
-      }
+      if (o.early_selection && k_rem == 0) done = true;
+      if (ck.due(step)) save_state(epoch, static_cast<int64_t>(t) + 1);
+      if (done) break;
     }
   }
   if (ctx.progress) ctx.progress->finish("search");
+  if (ck.enabled() && !finished_before) {
+    done = true;  // the selection below is deterministic given this state: a resume redoes only it
+    save_state(o.epochs, 0);
+  }
   result.steps = step;
   result.completed = !o.early_selection || k_rem == 0;
   if (o.early_selection && k_rem > 0)
@@ -290,7 +382,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
   bool has_prefix = false;
   for (const auto& m : result.structure.modules) has_prefix = has_prefix || m.method == "prefix";
   result.params = arch.kept_params() + (has_prefix ? shared_params : 0.0);
-  result.seconds = timer.seconds();
+  result.seconds = seconds_before + timer.seconds();
   for (auto& m : supernet->modules) m->set_gate(peft::Gate::full());
   supernet->detach_();
   for (const auto& w : result.warnings) ctx.warn(w);

@@ -16,6 +16,7 @@
 #include "bipeft/search/search_options.h"
 #include "bipeft/search/space.h"
 #include "bipeft/text/tokenizer.h"
+#include "bipeft/train/run_state.h"
 
 namespace bipeft::search {
 
@@ -36,8 +37,12 @@ struct SearchResult {
 /// Runs the search on `backbone` (modules are attached for the search and detached afterwards).
 /// `budget` is an absolute parameter count. Throws ConfigError for an impossible budget (below the
 /// smallest module, or not below the whole space), Interrupted on ctx.should_stop(), NumericError on
-/// a non-finite loss.
+/// a non-finite loss. With `checkpointing` the whole search state (PEFT and architecture weights, both
+/// optimizers, generators, sensitivity averages, trigger window, beta history, removed and fixed
+/// modules, data position) is saved every N steps and on a stop request; with resume the search
+/// continues from it and ends, on CPU, bit-identical to an uninterrupted run.
 SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tokenizer, const data::TaskData& task,
-                        const SpaceOptions& space, const SearchOptions& options, double budget, const RunContext& ctx);
+                        const SpaceOptions& space, const SearchOptions& options, double budget, const RunContext& ctx,
+                        const train::Checkpointing& checkpointing = {});
 
 }  // namespace bipeft::search

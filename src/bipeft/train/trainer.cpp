@@ -12,6 +12,7 @@
 #include "bipeft/core/timer.h"
 #include "bipeft/data/collate.h"
 #include "bipeft/data/splits.h"
+#include "bipeft/io/file_util.h"
 #include "bipeft/train/schedule.h"
 
 namespace bipeft::train {
@@ -52,7 +53,7 @@ void restore_(std::vector<torch::Tensor>& params, const std::vector<torch::Tenso
 }  // namespace
 
 TrainResult train_model(peft::PeftModelImpl& pm, const text::Tokenizer& tok, const data::TaskData& task,
-                        const TrainOptions& o, const RunContext& ctx) {
+                        const TrainOptions& o, const RunContext& ctx, const Checkpointing& ck) {
   o.validate();
   auto train_examples = data::first_n(task.train, o.max_train_examples);
   if (train_examples.empty()) throw FormatError(task.name + ": the train split is empty");
@@ -75,7 +76,7 @@ TrainResult train_model(peft::PeftModelImpl& pm, const text::Tokenizer& tok, con
   ctx.info(describe_trainable(pm.trainable_count(), backbone.num_parameters()));
   ctx.info("training on " + std::to_string(train_tok.size()) + " examples, " + std::to_string(o.epochs) +
            " epochs x " + std::to_string(steps_per_epoch) + " steps, batch " + std::to_string(o.batch_size));
-  ctx.event({{"event", "start"},
+  const nlohmann::json start_event = {{"event", "start"},
              {"task", task.name},
              {"train_examples", train_tok.size()},
              {"dev_examples", dev_tok.size()},
@@ -83,20 +84,100 @@ TrainResult train_model(peft::PeftModelImpl& pm, const text::Tokenizer& tok, con
              {"total_steps", total_steps},
              {"trainable_params", pm.trainable_count()},
              {"backbone_params", backbone.num_parameters()},
-             {"options", o.to_json()}});
+             {"options", o.to_json()}};
 
   TrainResult result;
   std::vector<torch::Tensor> best;
   double best_value = -INFINITY;
-  int64_t step = 0;
+  int64_t step = 0, start_epoch = 0, start_batch = 0;
+  double epoch_loss = 0, window_loss = 0;
+  int64_t epoch_batches = 0, window = 0;
+  double seconds_before = 0;  // train wall time of earlier segments of a resumed run
+  double eval_total = 0, eval_segment = 0;
+  auto cpu_gen = default_generator(c10::Device(c10::kCPU));
+  auto dev_gen = default_generator(device);
+  const bool resumed = ck.resume && io::is_file(ck.path);
+  if (resumed) {
+    auto st = RunState::load(ck.path, "train");
+    const auto& m = st.meta;
+    if (m.at("total_steps").get<int64_t>() != total_steps || m.at("trainable").get<int64_t>() != pm.trainable_count())
+      throw ConfigError(ck.path + ": the saved run has " + m.at("total_steps").dump() + " steps and " +
+                        m.at("trainable").dump() + " trainable parameters, this one " + std::to_string(total_steps) +
+                        " and " + std::to_string(pm.trainable_count()) + "; resume with the original options");
+    st.copy_list_into("weights", params);
+    st.restore_grad_presence("weights", params);
+    st.get_optimizer("optimizer", opt);
+    st.get_generator("rng_cpu", cpu_gen);
+    if (device.is_cuda()) st.get_generator("rng_device", dev_gen);
+    if (m.at("has_best").get<bool>()) {
+      best = snapshot(params);
+      st.copy_list_into("best", best);
+    }
+    step = m.at("step");
+    start_epoch = m.at("epoch");
+    start_batch = m.at("batch");
+    epoch_loss = m.at("epoch_loss");
+    window_loss = m.at("window_loss");
+    epoch_batches = m.at("epoch_batches");
+    window = m.at("window");
+    best_value = m.at("best_value").is_null() ? -INFINITY : m.at("best_value").get<double>();
+    result.best_epoch = m.at("best_epoch");
+    for (const auto& kv : m.at("best_dev_metrics")) result.best_dev.metrics.emplace_back(kv.at(0).get<std::string>(), kv.at(1).get<double>());
+    result.history = m.at("history").get<std::vector<nlohmann::json>>();
+    result.final_loss = m.at("final_loss");
+    seconds_before = m.at("train_seconds");
+    eval_total = m.at("eval_seconds");
+    ctx.info("resumed from " + ck.path + " at step " + std::to_string(step) + " of " + std::to_string(total_steps));
+    ctx.event({{"event", "resume"}, {"step", step}});
+  } else {
+    ctx.event(start_event);
+  }
   Timer train_timer;
-  double eval_total = 0;
-  for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
+  // Everything the loop needs to continue after (epoch, next batch), written atomically.
+  auto save_state = [&](int64_t epoch, int64_t next_batch) {
+    ctx.event({{"event", "checkpoint"}, {"step", step}});
+    RunState st("train");
+    st.meta = {{"step", step},
+               {"epoch", epoch},
+               {"batch", next_batch},
+               {"total_steps", total_steps},
+               {"trainable", pm.trainable_count()},
+               {"epoch_loss", epoch_loss},
+               {"window_loss", window_loss},
+               {"epoch_batches", epoch_batches},
+               {"window", window},
+               {"has_best", !best.empty()},
+               {"best_value", std::isfinite(best_value) ? nlohmann::json(best_value) : nlohmann::json()},
+               {"best_epoch", result.best_epoch},
+               {"best_dev_metrics", result.best_dev.metrics},
+               {"history", result.history},
+               {"final_loss", result.final_loss},
+               {"train_seconds", seconds_before + train_timer.seconds() - eval_segment},
+               {"eval_seconds", eval_total}};
+    st.put_list("weights", params);
+    st.put_grad_presence("weights", params);
+    if (!best.empty()) st.put_list("best", best);
+    st.put_optimizer("optimizer", opt);
+    st.put_generator("rng_cpu", cpu_gen);
+    if (device.is_cuda()) st.put_generator("rng_device", dev_gen);
+    st.save(ck.path);
+  };
+  auto stop_here = [&](int64_t epoch, int64_t next_batch) {
+    if (!ck.enabled()) return Interrupted("stopped at step " + std::to_string(step) + " (no checkpoint kept)");
+    save_state(epoch, next_batch);
+    return Interrupted("stopped at step " + std::to_string(step) + "; state saved in " + ck.path);
+  };
+  for (int64_t epoch = start_epoch; epoch < o.epochs; ++epoch) {
     pm.train(true);
-    double epoch_loss = 0, window_loss = 0;
-    int64_t epoch_batches = 0, window = 0;
-    for (const auto& idx : data::epoch_batches(train_tok.size(), o.batch_size, ctx.seed, epoch, /*shuffle=*/true)) {
-      if (ctx.should_stop()) throw Interrupted("stopped at step " + std::to_string(step));
+    const bool continuing = resumed && epoch == start_epoch;
+    if (!continuing) {
+      epoch_loss = window_loss = 0;
+      epoch_batches = window = 0;
+    }
+    const auto batches = data::epoch_batches(train_tok.size(), o.batch_size, ctx.seed, epoch, /*shuffle=*/true);
+    for (size_t b = continuing ? static_cast<size_t>(start_batch) : 0; b < batches.size(); ++b) {
+      if (ctx.should_stop()) throw stop_here(epoch, static_cast<int64_t>(b));
+      const auto& idx = batches[b];
       const double lr = o.lr * schedule.factor(step);
       for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
       auto batch = data::make_batch(train_tok, idx, tok.pad_id());
@@ -128,6 +209,7 @@ TrainResult train_model(peft::PeftModelImpl& pm, const text::Tokenizer& tok, con
       std::snprintf(status, sizeof status, "epoch %lld/%lld loss %.4f", static_cast<long long>(epoch + 1),
                     static_cast<long long>(o.epochs), epoch_loss / static_cast<double>(epoch_batches));
       ctx.report({"train", step, total_steps, status});
+      if (ck.due(step)) save_state(epoch, static_cast<int64_t>(b) + 1);
     }
     result.final_loss = epoch_loss / static_cast<double>(std::max<int64_t>(1, epoch_batches));
     const bool last = epoch + 1 == o.epochs;
@@ -135,8 +217,14 @@ TrainResult train_model(peft::PeftModelImpl& pm, const text::Tokenizer& tok, con
       eval::EvalOptions eo;
       eo.batch_size = o.eval_batch_size;
       eo.label = "eval dev";
-      auto dev = eval::evaluate(backbone, tok, task, task.dev, dev_tok, eo, ctx);
+      eval::EvalResult dev;
+      try {
+        dev = eval::evaluate(backbone, tok, task, task.dev, dev_tok, eo, ctx);
+      } catch (const Interrupted&) {
+        throw stop_here(epoch, static_cast<int64_t>(batches.size()));
+      }
       eval_total += dev.seconds;
+      eval_segment += dev.seconds;
       nlohmann::json entry = {{"event", "eval"}, {"split", "dev"}, {"epoch", epoch + 1}, {"step", step},
                               {"metrics", dev.to_json()}, {"train_loss", result.final_loss}};
       ctx.event(entry);
@@ -152,7 +240,7 @@ TrainResult train_model(peft::PeftModelImpl& pm, const text::Tokenizer& tok, con
     }
   }
   result.steps = step;
-  result.train_seconds = train_timer.seconds() - eval_total;
+  result.train_seconds = seconds_before + train_timer.seconds() - eval_segment;
   if (ctx.progress) ctx.progress->finish("train");
   if (!best.empty()) restore_(params, best);
   if (o.eval_test && !test_tok.empty()) {

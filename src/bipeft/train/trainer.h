@@ -12,6 +12,7 @@
 #include "bipeft/eval/evaluator.h"
 #include "bipeft/peft/peft_model.h"
 #include "bipeft/text/tokenizer.h"
+#include "bipeft/train/run_state.h"
 #include "bipeft/train/train_options.h"
 
 namespace bipeft::train {
@@ -31,9 +32,12 @@ struct TrainResult {
 /// Trains `model` on `task` (train split; dev for selection; test at the end). Events go to
 /// ctx.events ("start", "step", "eval", "done"), progress to ctx.progress. On return the model holds
 /// the best-dev weights. Throws NumericError on a non-finite loss or gradient (naming the step) and
-/// Interrupted when ctx.should_stop().
+/// Interrupted when ctx.should_stop() (after saving the state when checkpointing is enabled).
+/// With `checkpointing`, the full state (weights, optimizer, dropout generator, data position, best
+/// snapshot, counters) is saved every N steps and a "checkpoint" event precedes each save; with
+/// resume, a run continues from the saved state and ends bit-identical (on CPU) to an uninterrupted one.
 TrainResult train_model(peft::PeftModelImpl& model, const text::Tokenizer& tokenizer, const data::TaskData& task,
-                        const TrainOptions& options, const RunContext& ctx);
+                        const TrainOptions& options, const RunContext& ctx, const Checkpointing& checkpointing = {});
 
 /// "196,608 trainable parameters = 0.3247% = 32.47‱ of the backbone (60.5M)".
 std::string describe_trainable(int64_t trainable, int64_t backbone);
