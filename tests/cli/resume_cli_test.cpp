@@ -238,5 +238,40 @@ TEST_F(ResumeCli, SigtermSavesTheStateAndExits130) {
   resume_and_compare(dir, "after SIGTERM");
 }
 
+TEST_F(ResumeCli, TrainKilledAfterACheckpointResumesToTheSameAdapterAndScores) {
+  const std::string args = "train --model " + model() + " --task sst2 --data " + sst2() +
+                           " --method lora,bitfit --rank 4 --epochs 3 --batch 16 --dropout 0.1 --log-every 1"
+                           " --checkpoint-every 4 --quiet";
+  test::TempDir tmp;
+  auto ref_run = run_cli(args + " --out " + (tmp / "ref"));
+  ASSERT_EQ(ref_run.code, 0) << ref_run.err;
+  const std::string dir = tmp / "run";
+  pid_t pid = spawn(args + " --out " + dir, tmp.str());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  bool hit = false;
+  while (!hit && std::chrono::steady_clock::now() < deadline) {
+    hit = log_has(dir + "/log.jsonl", [](const nlohmann::json& e) {
+      return e.value("event", "") == "step" && e.value("step", 0) >= 25;  // past the first epoch's evaluation
+    });
+    ASSERT_EQ(waitpid(pid, nullptr, WNOHANG), 0) << "the run ended before the kill: " << slurp(tmp / "stderr");
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_TRUE(hit);
+  kill(pid, SIGKILL);
+  ASSERT_EQ(wait_signal(pid), SIGKILL);
+  auto r = run_cli("train --resume " + dir + " --quiet");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto mine = io::SafetensorsReader::open(dir + "/adapter.safetensors").load_all();
+  auto theirs = io::SafetensorsReader::open(tmp / "ref/adapter.safetensors").load_all();
+  ASSERT_EQ(mine.size(), theirs.size());
+  for (size_t i = 0; i < mine.size(); ++i) EXPECT_TRUE(mine[i].second.equal(theirs[i].second)) << mine[i].first;
+  auto s1 = nlohmann::json::parse(slurp(dir + "/scores.json")), s2 = nlohmann::json::parse(slurp(tmp / "ref/scores.json"));
+  strip_times(s1);
+  strip_times(s2);
+  EXPECT_EQ(s1, s2);
+  EXPECT_EQ(comparable(dir + "/log.jsonl"), comparable(tmp / "ref/log.jsonl"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/train_state.safetensors"));
+}
+
 }  // namespace
 }  // namespace bipeft
