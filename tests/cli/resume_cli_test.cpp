@@ -259,7 +259,7 @@ TEST_F(ResumeCli, TrainKilledAfterACheckpointResumesToTheSameAdapterAndScores) {
   ASSERT_TRUE(hit);
   kill(pid, SIGKILL);
   ASSERT_EQ(wait_signal(pid), SIGKILL);
-  auto r = run_cli("train --resume " + dir + " --quiet");
+  auto r = run_cli("train --resume " + dir + " --quiet --threads 2");
   ASSERT_EQ(r.code, 0) << r.err;
   auto mine = io::SafetensorsReader::open(dir + "/adapter.safetensors").load_all();
   auto theirs = io::SafetensorsReader::open(tmp / "ref/adapter.safetensors").load_all();

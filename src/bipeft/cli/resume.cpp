@@ -1,5 +1,6 @@
 #include "bipeft/cli/resume.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -133,12 +134,21 @@ std::optional<std::vector<std::string>> expand_resume(int argc, char** argv) {
   const std::string cmd = argv[1];
   std::string dir;
   bool quiet = false;
+  // Flags that change how, not what, the run computes may be given anew (--device must keep the
+  // numbers the same to stay bit-identical, which only CPU-to-CPU guarantees).
+  const std::vector<std::string> runtime = {"--threads", "--device"};
+  std::vector<std::string> overrides;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--resume" && i + 1 < argc) dir = argv[++i];
     else if (a.rfind("--resume=", 0) == 0) dir = a.substr(9);
     else if (a == "--quiet" || a == "-q") quiet = true;
-    else return std::nullopt;  // a full command line: used as given, then checked against the saved one
+    else if (std::find(runtime.begin(), runtime.end(), a) != runtime.end() && i + 1 < argc) {
+      overrides.push_back(a);
+      overrides.push_back(argv[++i]);
+    } else {
+      return std::nullopt;  // a full command line: used as given, then checked against the saved one
+    }
   }
   if (dir.empty()) return std::nullopt;
   const auto cfg = read_config(dir);
@@ -151,12 +161,14 @@ std::optional<std::vector<std::string>> expand_resume(int argc, char** argv) {
   // Drop a saved --resume/--quiet, point --out at DIR (the folder may have moved).
   std::vector<std::string> cleaned;
   for (size_t i = 0; i < out.size(); ++i) {
-    if (out[i] == "--resume" || out[i] == "--out") { ++i; continue; }
+    const bool overridden = std::find(overrides.begin(), overrides.end(), out[i]) != overrides.end();
+    if (out[i] == "--resume" || out[i] == "--out" || overridden) { ++i; continue; }
     if (out[i].rfind("--resume=", 0) == 0 || out[i].rfind("--out=", 0) == 0 || out[i] == "--quiet" || out[i] == "-q") continue;
     cleaned.push_back(out[i]);
   }
   cleaned.insert(cleaned.end(), {"--out", dir, "--resume", dir});
   if (quiet) cleaned.push_back("--quiet");
+  cleaned.insert(cleaned.end(), overrides.begin(), overrides.end());
   return cleaned;
 }
 

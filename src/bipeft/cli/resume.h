@@ -43,8 +43,9 @@ void rewind_log(const std::string& log, const std::string& state, const std::str
 void set_command_line(int argc, char** argv);
 const std::vector<std::string>& command_line();
 
-/// `bipeft <cmd> --resume DIR [--quiet]` → the command line saved in DIR/config.json plus
-/// `--resume DIR` (and --quiet); nullopt when argv is not of that form.
+/// `bipeft <cmd> --resume DIR [--quiet] [--threads N] [--device D]` → the command line saved in
+/// DIR/config.json with --out DIR, --resume DIR and the given flags; nullopt when argv is not of
+/// that form (a full command line, checked against the saved options later).
 std::optional<std::vector<std::string>> expand_resume(int argc, char** argv);
 
 }  // namespace bipeft::cli
