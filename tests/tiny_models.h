@@ -1,6 +1,8 @@
 #pragma once
 // In-memory tiny models and an event recorder shared by the trainer and search tests.
+#include <atomic>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +17,21 @@ class RecordingSink : public EventSink {
  public:
   void write(const nlohmann::json& e) override { events.push_back(e); }
   std::vector<nlohmann::json> events;
+};
+
+/// Raises a stop flag once `at` units of `task` are done (what SIGINT does in the CLI).
+class StopAfter : public ProgressSink {
+ public:
+  StopAfter(std::atomic<bool>* flag, std::string task, int64_t at) : flag_(flag), task_(std::move(task)), at_(at) {}
+  void update(const ProgressUpdate& u) override {
+    if (u.task == task_ && u.done >= at_) flag_->store(true);
+  }
+  void finish(const std::string&) override {}
+
+ private:
+  std::atomic<bool>* flag_;
+  std::string task_;
+  int64_t at_;
 };
 
 /// A 2+2-layer T5 v1.0 with d_model 32 and the real T5 vocabulary size, no dropout, seeded weights.

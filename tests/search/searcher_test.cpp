@@ -25,20 +25,6 @@ struct SearchRun {
   std::vector<nlohmann::json> events;
 };
 
-// Raises the stop flag once `at` search steps are done (what SIGINT does in the CLI).
-class StopAfter : public ProgressSink {
- public:
-  StopAfter(std::atomic<bool>* flag, int64_t at) : flag_(flag), at_(at) {}
-  void update(const ProgressUpdate& u) override {
-    if (u.task == "search" && u.done >= at_) flag_->store(true);
-  }
-  void finish(const std::string&) override {}
-
- private:
-  std::atomic<bool>* flag_;
-  int64_t at_;
-};
-
 SearchRun run_tiny(double budget, int64_t triggers, uint64_t seed = 5, const train::Checkpointing& ck = {},
                    int64_t stop_after = 0) {
   auto tok = text::Tokenizer::from_file(test::source_path("examples/spiece.model"));
@@ -56,7 +42,7 @@ SearchRun run_tiny(double budget, int64_t triggers, uint64_t seed = 5, const tra
   ctx.events = sink;
   std::atomic<bool> stop{false};
   ctx.stop_requested = &stop;
-  if (stop_after > 0) ctx.progress = std::make_shared<StopAfter>(&stop, stop_after);
+  if (stop_after > 0) ctx.progress = std::make_shared<test::StopAfter>(&stop, "search", stop_after);
   SearchRun run;
   run.result = run_search(tiny_t5(), tok, task, SpaceOptions{}, o, budget, ctx, ck);
   run.events = sink->events;

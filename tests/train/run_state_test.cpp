@@ -86,20 +86,6 @@ TEST(RunState, WrongKindMissingEntriesAndShapeMismatchAreFormatErrors) {
   EXPECT_THROW(RunState::load(dir / "plain.safetensors", "train"), FormatError);
 }
 
-// Raises the stop flag once `at` optimizer steps are done (what SIGINT does in the CLI).
-class StopAfter : public ProgressSink {
- public:
-  StopAfter(std::atomic<bool>* flag, int64_t at) : flag_(flag), at_(at) {}
-  void update(const ProgressUpdate& u) override {
-    if (u.task == "train" && u.done >= at_) flag_->store(true);
-  }
-  void finish(const std::string&) override {}
-
- private:
-  std::atomic<bool>* flag_;
-  int64_t at_;
-};
-
 struct Outcome {
   at::Tensor weights;
   TrainResult result;
@@ -121,7 +107,7 @@ Outcome train_tiny(const Checkpointing& ck, int64_t stop_after) {
   RunContext ctx;
   ctx.seed = 11;
   ctx.stop_requested = &stop;
-  if (stop_after > 0) ctx.progress = std::make_shared<StopAfter>(&stop, stop_after);
+  if (stop_after > 0) ctx.progress = std::make_shared<test::StopAfter>(&stop, "train", stop_after);
   Outcome out;
   out.result = train_model(*pm, tok, task, o, ctx, ck);
   std::vector<at::Tensor> flat;
