@@ -40,7 +40,7 @@ TEST_F(SearchCli, SearchWritesStructureTraceSummaryAndPlots) {
   std::set<std::string> events;
   std::istringstream trace(slurp(out / "s/trace.jsonl"));
   for (std::string line; std::getline(trace, line);) events.insert(nlohmann::json::parse(line)["event"].get<std::string>());
-  EXPECT_EQ(events, (std::set<std::string>{"start", "step", "trigger", "done"}));
+  EXPECT_EQ(events, (std::set<std::string>{"start", "step", "trigger", "checkpoint", "done"}));
   EXPECT_NE(slurp(out / "s/budget_curve.svg").find("<svg"), std::string::npos);
   // The found structure trains with bipeft train.
   auto t = run_cli("train --model " + model() + " --task sst2 --data " + sst2() + " --structure " +

@@ -4,30 +4,40 @@
 
 #include "bipeft/cli/command.h"
 #include "bipeft/cli/common_args.h"
+#include "bipeft/cli/number_checks.h"
 #include "bipeft/cli/jsonl_writer.h"
 #include "bipeft/core/error.h"
 #include "bipeft/core/strings.h"
 #include "bipeft/io/file_util.h"
 #include "bipeft/io/json_util.h"
 #include "bipeft/model/t5_weights.h"
+#include "bipeft/peft/structure.h"
 #include "bipeft/search/planted.h"
+#include "bipeft/search/space.h"
 
 namespace bipeft::cli {
 
 namespace {
 
-// "site:method:rank,site:method:rank" -> specs.
+// "site:method:rank,site:method:rank" -> specs. The rank must be a whole positive integer ("8x", "0" and
+// out-of-range numbers are refused rather than truncated or reported as a bare std::stoll failure).
 std::vector<peft::ModuleSpec> parse_planted(const std::string& text) {
   std::vector<peft::ModuleSpec> out;
   for (const auto& item : split(text, ',')) {
     const auto parts = split(trim(item), ':');
     if (parts.size() != 3)
       throw ConfigError("--planted entry '" + item + "' must be site:method:rank, e.g. encoder.block.0.layer.0.SelfAttention.q:lora:8");
+    const std::string rank_text = trim(parts[2]);
+    int64_t rank = 0;
+    size_t used = 0;
     try {
-      out.push_back({trim(parts[0]), trim(parts[1]), std::stoll(trim(parts[2]))});
-    } catch (const std::invalid_argument&) {
-      throw ConfigError("--planted entry '" + item + "': the rank must be an integer");
+      rank = std::stoll(rank_text, &used);
+    } catch (const std::exception&) {
+      used = 0;
     }
+    if (rank_text.empty() || used != rank_text.size() || rank < 1)
+      throw ConfigError("--planted entry '" + item + "': the rank must be a positive integer");
+    out.push_back({trim(parts[0]), trim(parts[1]), rank});
   }
   return out;
 }
@@ -52,8 +62,12 @@ Command add_bench_command(CLI::App& root) {
   app->add_option("--planted", o->planted,
                   "Planted modules site:method:rank, comma-separated (default: 4 LoRA modules over encoder and decoder)");
   app->add_option("--scale", o->p.delta_scale, "Teacher delta weights ~ N(0, (scale/sqrt(fan_in))^2)")->capture_default_str();
-  app->add_option("--tokens", o->p.target_tokens, "Teacher greedy tokens per sentence")->capture_default_str();
-  app->add_option("--sentences", o->p.max_sentences, "Sentences from the task's train split")->capture_default_str();
+  app->add_option("--tokens", o->p.target_tokens, "Teacher greedy tokens per sentence")
+      ->check(whole_number(1))
+      ->capture_default_str();
+  app->add_option("--sentences", o->p.max_sentences, "Sentences from the task's train split")
+      ->check(whole_number(8))
+      ->capture_default_str();
   app->add_option("--space", o->p.space.space, "Search space (s2, s1 or a list of methods)")->capture_default_str();
   app->add_option("--ranks", o->ranks, "Candidate ranks D")->capture_default_str();
   auto& s = o->p.search;
@@ -62,21 +76,29 @@ Command add_bench_command(CLI::App& root) {
   s.batch_size = 16;
   s.lr = 1e-2;
   s.max_triggers = 30;
-  app->add_option("--epochs", s.epochs, "Search epoch cap")->capture_default_str();
-  app->add_option("--prune-begin-epoch", s.prune_begin_epoch, "0-based epoch from which triggers count")->capture_default_str();
-  app->add_option("--max-triggers", s.max_triggers, "K")->capture_default_str();
-  app->add_option("--batch", s.batch_size, "Search batch size")->capture_default_str();
+  app->add_option("--epochs", s.epochs, "Search epoch cap")->check(whole_number(1))->capture_default_str();
+  app->add_option("--prune-begin-epoch", s.prune_begin_epoch, "0-based epoch from which triggers count")
+      ->check(whole_number(0))
+      ->capture_default_str();
+  app->add_option("--max-triggers", s.max_triggers, "K")->check(whole_number(1))->capture_default_str();
+  app->add_option("--batch", s.batch_size, "Search batch size")->check(whole_number(1))->capture_default_str();
   app->add_option("--lr", s.lr, "Search AdamW learning rate")->capture_default_str();
   app->add_option("--arch-lr", s.arch_lr, "Architecture Adam learning rate")->capture_default_str();
   auto& t = o->p.train;
   t.epochs = 10;
   t.batch_size = 16;
   t.lr = 1e-2;
-  app->add_option("--train-epochs", t.epochs, "Epochs of the found/oracle/random trainings")->capture_default_str();
+  app->add_option("--train-epochs", t.epochs, "Epochs of the found/oracle/random trainings")
+      ->check(whole_number(1))
+      ->capture_default_str();
   app->add_option("--train-lr", t.lr, "Learning rate of those trainings")->capture_default_str();
   app->add_flag("--overwrite", o->overwrite, "Write into a non-empty --out");
   add_runtime_options(*app, o->rt);
   return {bench, [o]() {
+            // The trainings' own validation names --epochs/--lr; these flags are --train-epochs/--train-lr here.
+            if (o->p.train.epochs < 1)
+              throw ConfigError("--train-epochs must be >= 1, got " + std::to_string(o->p.train.epochs));
+            if (!(o->p.train.lr > 0)) throw ConfigError("--train-lr must be > 0");
             auto ctx = make_run_context(o->rt, "bench planted");
             o->p.search.ranks = parse_int_list(o->ranks, "--ranks");
             o->p.space.ranks = o->p.search.ranks;
@@ -88,6 +110,18 @@ Command add_bench_command(CLI::App& root) {
             auto backbone = load_backbone(o->model, ctx);
             backbone->set_dropout(0.0);
             auto tokenizer = text::Tokenizer::from_model_dir(o->model);
+            // Everything the benchmark would refuse is checked before --out is touched.
+            if (sentences.size() < 8)
+              throw ConfigError("--data " + o->task.data + ": the " + task.name + " train split has " +
+                                std::to_string(sentences.size()) + " sentences; the benchmark needs at least 8");
+            peft::Structure planted;
+            planted.modules = o->p.planted.empty() ? search::default_planted(backbone->sites()) : o->p.planted;
+            planted.validate(backbone->sites(), "--planted");
+            try {
+              search::build_space(o->p.space, backbone->sites());
+            } catch (const ConfigError& e) {
+              throw ConfigError("--space '" + o->p.space.space + "': " + e.what());
+            }
             prepare_output_dir(o->out, o->overwrite);
             const auto path = [&](const std::string& f) { return (std::filesystem::path(o->out) / f).string(); };
             ctx.events = std::make_shared<JsonlWriter>(path("trace.jsonl"));

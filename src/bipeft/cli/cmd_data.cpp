@@ -4,6 +4,7 @@
 
 #include "bipeft/cli/command.h"
 #include "bipeft/cli/common_args.h"
+#include "bipeft/cli/number_checks.h"
 #include "bipeft/core/error.h"
 #include "bipeft/core/strings.h"
 #include "bipeft/data/task.h"
@@ -21,11 +22,13 @@ Command add_data_command(CLI::App& root) {
   auto o = std::make_shared<Opts>();
   auto* app = root.add_subcommand("data", "Read a GLUE/SuperGLUE/custom task and print one split as JSONL");
   add_task_options(*app, o->task);
-  app->add_option("--seed", o->seed, "Seed of the dev/test permutation and the search halves")->capture_default_str();
+  app->add_option("--seed", o->seed, "Seed of the dev/test permutation and the search halves")
+      ->check(seed_number())
+      ->capture_default_str();
   app->add_option("--split", o->split, "train, dev, test, test-mismatched (mnli), search-train or search-val")
       ->required()
       ->check(CLI::IsMember({"train", "dev", "test", "test-mismatched", "search-train", "search-val"}));
-  app->add_option("--head", o->head, "Print only the first N examples (default: all)")->check(CLI::NonNegativeNumber);
+  app->add_option("--head", o->head, "Print only the first N examples (default: all)")->check(whole_number(0));
   return {app, [o]() {
             const auto options = task_options(o->task, o->seed);
             const auto task = data::load_task(o->task.task, o->task.data, options);

@@ -1,13 +1,15 @@
 // bipeft eval: scores a model (optionally with an adapter) on a split by greedy generation.
-#include <fstream>
+#include <filesystem>
 #include <iostream>
 
 #include "bipeft/cli/command.h"
 #include "bipeft/cli/common_args.h"
+#include "bipeft/cli/number_checks.h"
 #include "bipeft/cli/adapter_args.h"
 #include "bipeft/core/error.h"
 #include "bipeft/data/collate.h"
 #include "bipeft/eval/evaluator.h"
+#include "bipeft/io/file_util.h"
 #include "bipeft/model/t5_weights.h"
 
 namespace bipeft::cli {
@@ -28,10 +30,18 @@ Command add_eval_command(CLI::App& root) {
   app->add_option("--split", o->split, "dev, test, test-mismatched (mnli) or train")
       ->check(CLI::IsMember({"train", "dev", "test", "test-mismatched"}))
       ->capture_default_str();
-  app->add_option("--batch", o->batch, "Generation batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  app->add_option("--batch", o->batch, "Generation batch size")->check(whole_number(1))->capture_default_str();
   app->add_option("--predictions", o->predictions, "Also write one prediction per line to this file");
   add_runtime_options(*app, o->rt);
   return {app, [o]() {
+            // An unusable --predictions path fails now, not after the whole evaluation.
+            if (!o->predictions.empty()) {
+              if (io::is_dir(o->predictions))
+                throw ConfigError("--predictions " + o->predictions + " is a folder; give a file path");
+              const auto parent = std::filesystem::path(o->predictions).parent_path();
+              if (!parent.empty() && !io::is_dir(parent.string()))
+                throw IoError("--predictions " + o->predictions + ": " + parent.string() + " is not an existing folder");
+            }
             auto ctx = make_run_context(o->rt, "eval");
             const auto task = data::load_task(o->task.task, o->task.data, task_options(o->task, o->rt.seed));
             const auto& examples = data::split_by_name(task, o->split);
@@ -45,9 +55,9 @@ Command add_eval_command(CLI::App& root) {
             eo.label = "eval " + o->split;
             auto result = eval::evaluate(*backbone, tokenizer, task, examples, tokenized, eo, ctx);
             if (!o->predictions.empty()) {
-              std::ofstream out(o->predictions);
-              if (!out) throw IoError(o->predictions + ": cannot write");
-              for (const auto& p : result.predictions) out << p << "\n";
+              std::string text;
+              for (const auto& p : result.predictions) text += p + "\n";
+              io::write_file_atomic(o->predictions, text);  // no partial file if the write fails
             }
             std::cout << nlohmann::json{{"task", task.name}, {"split", o->split}, {"examples", examples.size()},
                                         {"metrics", result.to_json()}, {"seconds", result.seconds}}

@@ -1,10 +1,12 @@
 // bipeft init: writes a randomly initialised T5 (HF layout: config.json, model.safetensors,
 // spiece.model) of a chosen shape: the starting point of `bipeft pretrain`, demos and benchmarks.
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 
 #include "bipeft/cli/command.h"
 #include "bipeft/cli/common_args.h"
+#include "bipeft/cli/number_checks.h"
 #include "bipeft/core/error.h"
 #include "bipeft/core/strings.h"
 #include "bipeft/io/file_util.h"
@@ -27,25 +29,32 @@ Command add_init_command(CLI::App& root) {
   app->add_option("--spiece", o->spiece, "SentencePiece model to ship with it (e.g. examples/spiece.model)")
       ->required()
       ->check(CLI::ExistingFile);
-  app->add_option("--d-model", o->d_model, "Hidden size")->check(CLI::PositiveNumber)->capture_default_str();
-  app->add_option("--d-kv", o->d_kv, "Per-head size")->check(CLI::PositiveNumber)->capture_default_str();
-  app->add_option("--d-ff", o->d_ff, "Feed-forward size")->check(CLI::PositiveNumber)->capture_default_str();
-  app->add_option("--layers", o->layers, "Encoder blocks")->check(CLI::PositiveNumber)->capture_default_str();
-  app->add_option("--decoder-layers", o->decoder_layers, "Decoder blocks (default: = --layers)");
-  app->add_option("--heads", o->heads, "Attention heads")->check(CLI::PositiveNumber)->capture_default_str();
-  app->add_option("--vocab", o->vocab, "Vocabulary rows (>= the tokenizer's 32100 for T5)")->capture_default_str();
+  app->add_option("--d-model", o->d_model, "Hidden size")->check(whole_number(1))->capture_default_str();
+  app->add_option("--d-kv", o->d_kv, "Per-head size")->check(whole_number(1))->capture_default_str();
+  app->add_option("--d-ff", o->d_ff, "Feed-forward size")->check(whole_number(1))->capture_default_str();
+  app->add_option("--layers", o->layers, "Encoder blocks")->check(whole_number(1))->capture_default_str();
+  app->add_option("--decoder-layers", o->decoder_layers, "Decoder blocks (default: = --layers)")->check(whole_number(1));
+  app->add_option("--heads", o->heads, "Attention heads")->check(whole_number(1))->capture_default_str();
+  app->add_option("--vocab", o->vocab, "Vocabulary rows (>= the tokenizer's 32100 for T5)")
+      ->check(whole_number(1))
+      ->capture_default_str();
   app->add_option("--ffn", o->ffn, "Feed-forward: relu (T5 v1.0) or gated-gelu (T5 v1.1)")
       ->check(CLI::IsMember({"relu", "gated-gelu"}))
       ->capture_default_str();
   app->add_flag("--untied", o->untied, "Separate lm_head (T5 v1.1 style) instead of tied embeddings");
   app->add_option("--dropout", o->dropout, "dropout_rate in config.json")->capture_default_str();
-  app->add_option("--seed", o->seed, "Initialisation seed")->capture_default_str();
+  app->add_option("--seed", o->seed, "Initialisation seed")->check(seed_number())->capture_default_str();
   app->add_flag("--overwrite", o->overwrite, "Write into a non-empty --out");
   return {app, [o]() {
             auto tok = text::Tokenizer::from_file(o->spiece);
             if (o->vocab < tok.vocab_size())
               throw ConfigError("--vocab " + std::to_string(o->vocab) + " is smaller than the tokenizer's " +
                                 std::to_string(tok.vocab_size()) + " ids");
+            if (!(o->dropout >= 0.0 && o->dropout < 1.0)) {
+              char value[32];
+              std::snprintf(value, sizeof value, "%g", o->dropout);
+              throw ConfigError(std::string("--dropout ") + value + " must be in [0, 1)");
+            }
             model::T5Config c;
             c.vocab_size = o->vocab;
             c.d_model = o->d_model;

@@ -1,11 +1,14 @@
 // bipeft logits --model DIR [--adapter DIR] --inputs IN.safetensors --out OUT.safetensors [--greedy N]
+#include <filesystem>
 #include <iostream>
 
 #include "bipeft/cli/command.h"
 #include "bipeft/cli/common_args.h"
+#include "bipeft/cli/number_checks.h"
 #include "bipeft/core/error.h"
 #include "bipeft/core/strings.h"
 #include "bipeft/export/adapter_loader.h"
+#include "bipeft/io/file_util.h"
 #include "bipeft/io/safetensors.h"
 #include "bipeft/model/generate.h"
 #include "bipeft/model/t5_weights.h"
@@ -49,9 +52,14 @@ Command add_logits_command(CLI::App& root) {
   app->add_option("--out", o->out, "Output safetensors: float32 logits, encoder_last_hidden_state[, greedy_ids]")
       ->required();
   app->add_option("--greedy", o->greedy, "Also decode greedily, at most N new tokens (output starts with the start token)")
-      ->check(CLI::Range(int64_t{0}, int64_t{4096}));
+      ->check(whole_number(0, 4096));
   add_runtime_options(*app, o->rt, /*with_seed=*/false);
   return {app, [o]() {
+            // An unusable --out fails now, not after loading the model and running it.
+            if (io::is_dir(o->out)) throw ConfigError("--out " + o->out + " is a folder; give a .safetensors file path");
+            const auto parent = std::filesystem::path(o->out).parent_path();
+            if (!parent.empty() && !io::is_dir(parent.string()))
+              throw IoError("--out " + o->out + ": " + parent.string() + " is not an existing folder");
             auto ctx = make_run_context(o->rt, "logits");
             auto in = io::SafetensorsReader::open(o->inputs);
             auto input_ids = ids_tensor(in, "input_ids", true);

@@ -6,6 +6,7 @@
 #include "bipeft/cli/command.h"
 #include "bipeft/cli/common_args.h"
 #include "bipeft/cli/jsonl_writer.h"
+#include "bipeft/cli/number_checks.h"
 #include "bipeft/cli/resume.h"
 #include "bipeft/cli/run_header.h"
 #include "bipeft/core/error.h"
@@ -64,8 +65,9 @@ Command add_search_command(CLI::App& root) {
   app->add_option("--ranks", o->ranks, "Candidate ranks D")->capture_default_str();
   app->add_flag("--cross-attention", o->cross, "Also search cross-attention positions (beyond the paper)");
   auto& s = o->search;
-  app->add_option("--epochs", o->epochs, "Search epoch cap (default: per task, ALGORITHM.md §11.4)");
-  app->add_option("--prune-begin-epoch", o->prune_begin, "0-based epoch from which triggers count (default: per task)");
+  app->add_option("--epochs", o->epochs, "Search epoch cap (default: per task, ALGORITHM.md §11.4)")->check(whole_number(1));
+  app->add_option("--prune-begin-epoch", o->prune_begin, "0-based epoch from which triggers count (default: per task)")
+      ->check(whole_number(0));
   app->add_option("--max-triggers", s.max_triggers, "K: triggers until the search stops")->capture_default_str();
   app->add_option("--window", s.window, "T: indicators compared by the trigger")->capture_default_str();
   app->add_option("--threshold", s.threshold, "gamma: trigger stability threshold")->capture_default_str();
@@ -78,10 +80,15 @@ Command add_search_command(CLI::App& root) {
   app->add_flag("--no-early-selection", o->no_selection, "Ablation: no sensitivity/trigger/pruning; argmax at the end");
   app->add_flag("--no-gumbel", o->no_gumbel, "Ablation: soft softmax mixture instead of hard Gumbel samples");
   app->add_flag("--retrain", o->retrain, "Train the found structure from scratch on the full train split");
-  app->add_option("--retrain-epochs", o->retrain_epochs, "Retrain epochs (default: the search epoch cap)");
-  app->add_option("--retrain-batch", o->retrain_opts.batch_size, "Retrain batch size")->capture_default_str();
+  app->add_option("--retrain-epochs", o->retrain_epochs, "Retrain epochs (default: the search epoch cap)")
+      ->check(whole_number(1));
+  app->add_option("--retrain-batch", o->retrain_opts.batch_size, "Retrain batch size")
+      ->check(whole_number(1))
+      ->capture_default_str();
   app->add_option("--retrain-lr", o->retrain_opts.lr, "Retrain learning rate")->capture_default_str();
-  app->add_option("--eval-every", o->retrain_opts.eval_every, "Retrain: evaluate on dev every N epochs")->capture_default_str();
+  app->add_option("--eval-every", o->retrain_opts.eval_every, "Retrain: evaluate on dev every N epochs")
+      ->check(whole_number(1))
+      ->capture_default_str();
   app->add_option("--dropout", o->dropout, "Override the model's dropout_rate");
   app->add_flag("--overwrite", o->overwrite, "Write into a non-empty --out");
   add_resume_options(*app, o->resume);
@@ -107,12 +114,23 @@ Command add_search_command(CLI::App& root) {
             space.space = o->space;
             space.ranks = s.ranks;
             space.cross_attention = o->cross;
+            // Everything the run would refuse is checked before --out is touched.
+            try {
+              search::build_space(space, backbone->sites());
+            } catch (const ConfigError& e) {
+              throw ConfigError("--space '" + o->space + "': " + e.what());
+            }
             nlohmann::json options = {{"model", o->model},   {"task", task.name},     {"data", o->task.data},
                                       {"format", o->task.format}, {"seed", o->rt.seed}, {"budget", o->budget},
                                       {"budget_params", budget.params}, {"space", o->space},
                                       {"cross_attention", o->cross}, {"search", s.to_json()}, {"retrain", o->retrain}};
             if (o->retrain) {
               o->retrain_opts.epochs = o->retrain_epochs > 0 ? o->retrain_epochs : s.epochs;
+              try {
+                o->retrain_opts.validate();
+              } catch (const ConfigError& e) {
+                throw ConfigError(std::string("retrain options (--retrain-*): ") + e.what());
+              }
               options["retrain_options"] = o->retrain_opts.to_json();
             }
             o->out = prepare_run_dir(o->out, o->overwrite, o->resume, "search", options, "summary.json");

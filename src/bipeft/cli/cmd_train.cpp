@@ -42,7 +42,11 @@ void add_structure_options(CLI::App& app, StructureArgs& a) {
 }
 
 peft::Structure resolve_structure(const StructureArgs& a, model::T5ModelImpl& m) {
-  if (!a.structure.empty()) return peft::Structure::read(a.structure);
+  if (!a.structure.empty()) {
+    auto s = peft::Structure::read(a.structure);
+    s.validate(m.sites(), a.structure);
+    return s;
+  }
   if (a.methods.empty()) throw ConfigError("give --structure FILE or --method NAME (e.g. --method lora --rank 8)");
   return peft::manual_structure(a.methods, a.rank, a.targets, m.sites());
 }

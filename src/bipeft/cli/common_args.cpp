@@ -1,5 +1,7 @@
 #include "bipeft/cli/common_args.h"
 
+#include "bipeft/cli/number_checks.h"
+
 #include <iostream>
 #include <thread>
 
@@ -62,7 +64,8 @@ void add_runtime_options(CLI::App& app, RuntimeOptions& o, bool with_seed) {
   app.add_option("--threads", o.threads, "CPU threads for LibTorch (0 = all cores)")
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
-  if (with_seed) app.add_option("--seed", o.seed, "Random seed (data order, init, sampling)")->capture_default_str();
+  if (with_seed)
+    app.add_option("--seed", o.seed, "Random seed (data order, init, sampling)")->check(seed_number())->capture_default_str();
   app.add_flag("--quiet,-q", o.quiet, "No progress bar or info lines on stderr");
 }
 
