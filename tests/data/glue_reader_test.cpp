@@ -225,5 +225,14 @@ TEST(DataGlue, EmptyFilesAndTooFewRowsAreClearErrors) {
   EXPECT_THROW_WITH(load_task("rte", dir.str(), paper()), FormatError, "the dev split of rte is empty");
 }
 
+TEST(DataGlue, StsbScoreOutsideFloatRangeIsAFormatError) {
+  // Converting 1e39 to the float32 label was undefined behaviour.
+  test::TempDir dir;
+  const std::string header = "index\tsentence1\tsentence2\tscore\n";
+  write(dir / "train.tsv", header + "0\ta\tb\t1e39\n");
+  write(dir / "dev.tsv", header + "0\ta\tb\t1\n1\tc\td\t2\n");
+  EXPECT_THROW_WITH(load_task("stsb", dir.str(), paper()), FormatError, "train.tsv line 2: score '1e39' is out of range");
+}
+
 }  // namespace
 }  // namespace bipeft::data

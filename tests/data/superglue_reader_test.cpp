@@ -195,5 +195,33 @@ TEST(DataSuperGlue, BadJsonMissingFieldsAndBadLabelsNameTheFileAndLine) {
   EXPECT_THROW_WITH(load_task("wic", empty.str(), paper()), IoError, "the SuperGLUE WiC folder with train.jsonl");
 }
 
+TEST(DataSuperGlue, WscIndicesAreCheckedWithoutOverflow) {
+  test::TempDir dir;
+  auto row = [](const std::string& i2, const std::string& i1 = "0") {
+    return R"({"text": "Mark told Pete he lied.", "target": {"span1_index": )" + i1 +
+           R"(, "span1_text": "Mark", "span2_index": )" + i2 + R"(, "span2_text": "he"}, "label": true})" + "\n";
+  };
+  auto load = [&](const std::string& train_row) {
+    std::ofstream(dir / "train.jsonl") << train_row;
+    std::ofstream(dir / "val.jsonl") << row("3") << row("3");
+    return load_task("wsc", dir.str(), paper());
+  };
+  EXPECT_EQ(load(row("3")).train[0].source, "superglue-wsc.fixed text: * Mark * told Pete # he # lied.");
+  // span2_index + 2 overflowed int64 here; an index past the last word now just leaves the text unmarked, as in HF.
+  EXPECT_EQ(load(row("9223372036854775807")).train[0].source, "superglue-wsc.fixed text: * Mark * told Pete he lied.");
+  EXPECT_THROW_WITH(load(row("-1")), FormatError, "train.jsonl line 1 target: span2_index -1 is negative");
+}
+
+TEST(DataSuperGlue, RecordEntityEndAtInt64MaxIsAFormatError) {
+  test::TempDir dir;
+  const std::string line =
+      R"({"passage": {"text": "Messi joined Miami.", "entities": [{"start": 0, "end": 9223372036854775807}]},)"
+      R"( "qas": [{"query": "@placeholder joined", "answers": [{"text": "Messi"}]}]})";
+  std::ofstream(dir / "train.jsonl") << line << "\n" << line << "\n";
+  std::ofstream(dir / "val.jsonl") << line << "\n";
+  // end + 1 overflowed int64 before the range check.
+  EXPECT_THROW_WITH(load_task("record", dir.str(), paper()), FormatError, "train.jsonl line 1 entity: character range");
+}
+
 }  // namespace
 }  // namespace bipeft::data

@@ -60,5 +60,18 @@ TEST(DataTable, JsonlRowsKeepTheirLineNumbers) {
   EXPECT_THROW_WITH(read_jsonl(dir / "b.jsonl"), FormatError, "b.jsonl: no examples (empty file)");
 }
 
+TEST(DataTable, InMemoryTextParsesLikeAFile) {
+  TableOptions o;
+  o.kind = TableKind::Csv;
+  auto t = parse_table("\xEF\xBB\xBF" "a,b\n\"1, 2\",3\n", "mem.csv", o);
+  EXPECT_EQ(t.header, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(t.rows.at(0).cells, (std::vector<std::string>{"1, 2", "3"}));
+  EXPECT_THROW_WITH(parse_table("a,b\n\"open", "mem.csv", o), FormatError, "mem.csv line 2: unterminated quoted field");
+  auto rows = parse_jsonl("{\"a\": 1}\n", "mem.jsonl");
+  EXPECT_EQ(rows.at(0).value["a"], 1);
+  // A number nlohmann::json cannot hold is a FormatError with the line, not an escaping json exception.
+  EXPECT_THROW_WITH(parse_jsonl("{\"a\": 1}\n{\"a\": 1e999}\n", "mem.jsonl"), FormatError, "mem.jsonl line 2: not valid JSON");
+}
+
 }  // namespace
 }  // namespace bipeft::data

@@ -85,5 +85,32 @@ TEST(HfPeftConfig, NotJsonOrNoPeftTypeIsAFormatError) {
   EXPECT_THROW_WITH(HfPeftConfig::parse(R"({"r": 4})", "c.json"), FormatError, "c.json: missing 'peft_type'");
 }
 
+TEST(HfPeftConfig, RanksMustBeIntegersThatFitInt64) {
+  auto parse = [](const std::string& r) { return HfPeftConfig::parse(R"({"peft_type": "LORA", "r": )" + r + "}", "cfg"); };
+  EXPECT_THROW_WITH(parse("1e300"), FormatError, "'r' must be an integer");                 // was an undefined cast
+  EXPECT_THROW_WITH(parse("18446744073709551615"), FormatError, "'r' must be an integer");  // was an undefined cast
+  EXPECT_EQ(parse("9007199254740993").r, 9007199254740993);  // 2^53 + 1: exact, no trip through double
+  EXPECT_EQ(parse("16.0").r, 16);
+  EXPECT_THROW_WITH(parse("1e+400"), FormatError, "cfg: not valid JSON");  // out_of_range used to escape
+}
+
+TEST(HfPeftConfig, PatternsThatWouldOverflowTheStackOrRunForeverAreRefusedOrCheap) {
+  auto with_target = [](const std::string& regex) {
+    return HfPeftConfig::parse(R"({"peft_type": "LORA", "target_modules": ")" + regex + R"("})", "cfg");
+  };
+  // libstdc++ compiles recursively: 20,000 nested groups or ~100,000 terms crash with a stack overflow.
+  EXPECT_THROW_WITH(with_target(std::string(40, '(') + "q" + std::string(40, ')')), FormatError,
+                    "groups nested more than 32 deep");
+  EXPECT_THROW_WITH(with_target(std::string(5000, 'q')), FormatError, "longer than 1024 characters");
+  EXPECT_THROW_WITH(
+      HfPeftConfig::parse(R"({"peft_type": "LORA", "rank_pattern": {")" + std::string(2000, 'a') + R"(": 4}})", "cfg"),
+      FormatError, "pattern key");
+  // Exponential in the name length for a backtracking matcher (it never returned); breadth-first is instant.
+  auto c = with_target("(.*)*x");
+  EXPECT_FALSE(c.targets("encoder.block.0.layer.0.SelfAttention.qqqqqqqqqqqqqqqqqqqq"));
+  EXPECT_TRUE(with_target(".*(q|v)$").targets(kQ));
+  EXPECT_THROW_WITH(with_target("(q)\\\\1"), FormatError, "is not a valid regular expression");  // back-reference
+}
+
 }  // namespace
 }  // namespace bipeft::exporter

@@ -94,6 +94,37 @@ TEST(Safetensors, NegativeOffsetIsRejected) {
   EXPECT_THROW_WITH(parse(b), FormatError, "non-negative");
 }
 
+TEST(Safetensors, EmptyTensorWhoseOtherDimensionsOverflowIsRejected) {
+  // numel is 0 and the byte count matches, but LibTorch derives the contiguous strides from the other
+  // dimensions (2^62 * 4 overflows) and at::empty throws c10::Error instead of a FormatError.
+  auto b = with_header(R"({"w":{"dtype":"F32","shape":[0,4611686018427387904,4],"data_offsets":[0,0]}})", "");
+  EXPECT_THROW_WITH(parse(b), FormatError, "overflows");
+  auto ok = with_header(R"({"w":{"dtype":"F32","shape":[0,1099511627776,4],"data_offsets":[0,0]}})", "");
+  EXPECT_EQ(parse(ok).load("w").sizes(), (std::vector<int64_t>{0, int64_t{1} << 40, 4}));
+}
+
+TEST(Safetensors, OverlapBehindAnEmptyTensorIsRejected) {
+  // a = [0, 8), e = [4, 4) (empty), b = [4, 8): b overlaps a though its sorted neighbour is e.
+  auto b = with_header(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                       R"("e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},)"
+                       R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                       std::string(8, '\0'));
+  EXPECT_THROW_WITH(parse(b), FormatError, "'a' and 'b' have overlapping data_offsets");
+}
+
+TEST(Safetensors, BoolBytesOtherThanZeroOrOneAreRejectedOnLoad) {
+  auto good = with_header(R"({"m":{"dtype":"BOOL","shape":[2],"data_offsets":[0,2]}})", std::string("\x01\x00", 2));
+  EXPECT_TRUE(parse(good).load("m").equal(at::tensor({1, 0}, at::kByte).to(at::kBool)));
+  auto bad = with_header(R"({"m":{"dtype":"BOOL","shape":[2],"data_offsets":[0,2]}})", "\x01\x07");
+  EXPECT_THROW_WITH(parse(bad).load("m"), FormatError, "BOOL byte 1 is 7, not 0 or 1");
+}
+
+TEST(Safetensors, NumberTooLargeForADoubleIsAFormatError) {
+  // nlohmann::json reports it as out_of_range, not parse_error; it used to escape as a json exception.
+  auto b = with_header(R"({"w":{"dtype":"F32","shape":[1e400],"data_offsets":[0,4]}})", std::string(4, '\0'));
+  EXPECT_THROW_WITH(parse(b), FormatError, "header is not valid JSON");
+}
+
 TEST(Safetensors, MissingFileIsAnIoError) {
   EXPECT_THROW_WITH(SafetensorsReader::open("/nonexistent/x.safetensors"), IoError, "/nonexistent/x.safetensors");
 }

@@ -68,6 +68,31 @@ TEST(T5Config, JsonRoundTripKeepsTheMath) {
   EXPECT_EQ(c2.to_json(), c.to_json());
 }
 
+TEST(T5Config, SizesBeyondAnyT5AreRejectedSoProductsCannotOverflow) {
+  // num_heads * d_kv (inner_dim) used to overflow int64 for sizes like these.
+  auto j = tiny();
+  j["num_heads"] = int64_t{1} << 40;
+  j["d_kv"] = int64_t{1} << 40;
+  EXPECT_THROW_WITH(T5Config::from_json(j, "config.json"), FormatError, "config.json: d_kv 1099511627776 is larger than");
+  j = tiny();
+  j["num_layers"] = 100000;
+  EXPECT_THROW_WITH(T5Config::from_json(j, "config.json"), FormatError, "num_layers 100000 is larger than 4096");
+  j = tiny();
+  j["vocab_size"] = 250112;  // mT5
+  j["d_ff"] = 65536;         // t5-11b
+  j["num_heads"] = 128;
+  j["d_kv"] = 128;
+  EXPECT_EQ(T5Config::from_json(j, "config.json").inner_dim(), 128 * 128);
+}
+
+TEST(T5Config, HugeOrNonIntegralNumbersAreFormatErrors) {
+  auto j = tiny();
+  j["d_ff"] = 1e300;  // casting this to int64 was undefined behaviour
+  EXPECT_THROW_WITH(T5Config::from_json(j, "config.json"), FormatError, "field 'd_ff' must be an integer");
+  j["d_ff"] = 18446744073709551615ull;  // used to wrap to -1
+  EXPECT_THROW_WITH(T5Config::from_json(j, "config.json"), FormatError, "field 'd_ff' must be an integer");
+}
+
 TEST(T5Weights, MissingUnexpectedAndMismatchedTensorsAreListedTogether) {
   test::TempDir tmp;
   auto src = load_t5(test::data_path("fixtures/t5-tiny"));

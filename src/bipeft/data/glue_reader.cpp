@@ -1,7 +1,9 @@
 // GLUE readers: the TSV files of the official GLUE download (gluebenchmark.com, download_glue_data.py),
 // with columns found by header name where the file has a header. Test files carry no labels and are
 // not read (ALGORITHM.md §11.1 builds dev and test from train and validation).
+#include <cmath>
 #include <functional>
+#include <limits>
 
 #include "bipeft/core/error.h"
 #include "bipeft/core/strings.h"
@@ -138,6 +140,8 @@ RawTask read_stsb(const TaskSpec& spec, const std::string& dir, PromptFormat for
       double score = 0;
       if (!parse_number(r.cells[y], score))
         throw FormatError(row_where(table.path, r.line) + ": score '" + r.cells[y] + "' is not a number");
+      if (std::fabs(score) > std::numeric_limits<float>::max())  // float32 labels, as HF stores them
+        throw FormatError(row_where(table.path, r.line) + ": score '" + r.cells[y] + "' is out of range");
       const float label = static_cast<float>(score);
       std::string target = format == PromptFormat::Paper ? stsb_paper_target(label) : stsb_t5_target(label);
       return make_example(words({spec.prefix(format), "sentence1:", r.cells[a], "sentence2:", r.cells[b]}),

@@ -1,6 +1,8 @@
 // SuperGLUE readers: train.jsonl and val.jsonl of the official download (super.gluebenchmark.com),
 // interpreted as HF/TFDS `super_glue` does (MultiRC: one example per answer; ReCoRD: entities and
 // answers as sorted sets; WSC: the `wsc.fixed` span repair). test.jsonl has no labels and is not read.
+#include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <set>
 
@@ -35,6 +37,15 @@ int64_t bool_label(const json& j, const std::string& where) {
 /// A label given by class name ("entailment").
 int64_t name_label(const json& j, const std::vector<std::string>& names, const std::string& where) {
   return class_index(str(j, "label", where), names, where);
+}
+
+/// WSC span index (a word position). Negative is an error; past the last word it is clamped to the text's
+/// byte length, which is still past the last word, so marking leaves the text unchanged as in HF, and
+/// the "+2" below cannot overflow.
+int64_t word_index(const json& target, const std::string& key, const std::string& text, const std::string& where) {
+  const auto i = io::json_required<int64_t>(target, key, where);
+  if (i < 0) throw FormatError(where + ": " + key + " " + std::to_string(i) + " is negative; it counts words from 0");
+  return std::min<int64_t>(i, static_cast<int64_t>(text.size()));
 }
 
 /// One RowExamples per JSON line.
@@ -89,7 +100,8 @@ std::vector<RowExamples> read_record(const TaskSpec& spec, PromptFormat format, 
     for (const auto& e : entities) {
       const auto start = io::json_required<int64_t>(e, "start", where + " entity");
       const auto end = io::json_required<int64_t>(e, "end", where + " entity");  // inclusive
-      entity_set.insert(utf8_slice(text, start, end + 1, where + " entity"));
+      // end + 1 without overflow: utf8_slice rejects the clamped range all the same.
+      entity_set.insert(utf8_slice(text, start, std::min<int64_t>(end, INT64_MAX - 1) + 1, where + " entity"));
     }
     const std::string entity_list = join(std::vector<std::string>(entity_set.begin(), entity_set.end()), ", ");
     const std::string body = record_passage(text);
@@ -164,8 +176,8 @@ LineFormatter line_formatter(const TaskSpec& spec, PromptFormat format) {
       const std::string text = str(j, "text", w);
       const json target = io::json_required<json>(j, "target", w);
       const std::string tw = w + " target";
-      const int64_t i1 = io::json_required<int64_t>(target, "span1_index", tw);
-      const int64_t i2 = io::json_required<int64_t>(target, "span2_index", tw);
+      const int64_t i1 = word_index(target, "span1_index", text, tw);
+      const int64_t i2 = word_index(target, "span2_index", text, tw);
       const std::string s1 = wsc_fix_span(text, str(target, "span1_text", tw), i1);
       const std::string s2 = wsc_fix_span(text, str(target, "span2_text", tw), i2);
       std::string marked = wsc_mark_span(text, s1, i1, '*');

@@ -9,8 +9,7 @@ namespace bipeft::data {
 
 namespace {
 
-std::string read_text(const std::string& path) {
-  std::string text = io::read_file(path);
+std::string without_bom(std::string text) {
   if (starts_with(text, "\xEF\xBB\xBF")) text.erase(0, 3);
   return text;
 }
@@ -112,7 +111,11 @@ size_t Table::column(const std::string& name) const {
 }
 
 Table read_table(const std::string& path, const TableOptions& options) {
-  const std::string text = read_text(path);
+  return parse_table(io::read_file(path), path, options);
+}
+
+Table parse_table(std::string content, const std::string& path, const TableOptions& options) {
+  const std::string text = without_bom(std::move(content));
   std::vector<RawRow> raw = options.kind == TableKind::Tsv ? split_tsv(text) : split_csv(text, path);
   Table table;
   table.path = path;
@@ -139,8 +142,10 @@ Table read_table(const std::string& path, const TableOptions& options) {
   return table;
 }
 
-std::vector<JsonRow> read_jsonl(const std::string& path) {
-  const std::string text = read_text(path);
+std::vector<JsonRow> read_jsonl(const std::string& path) { return parse_jsonl(io::read_file(path), path); }
+
+std::vector<JsonRow> parse_jsonl(std::string content, const std::string& path) {
+  const std::string text = without_bom(std::move(content));
   std::vector<JsonRow> rows;
   for_each_line(text, [&](int64_t line, std::string_view s) {
     if (blank(s)) return;

@@ -37,6 +37,8 @@ struct TableOptions {
 /// Reads a delimited file. Throws IoError when it cannot be read, FormatError naming the file and
 /// line when a row has the wrong number of columns, a quote is unterminated, or there are no rows.
 Table read_table(const std::string& path, const TableOptions& options);
+/// The same for `text` already in memory; `path` names it in errors.
+Table parse_table(std::string text, const std::string& path, const TableOptions& options);
 
 struct JsonRow {
   int64_t line = 0;
@@ -46,6 +48,8 @@ struct JsonRow {
 /// Reads a JSON Lines file (one object per line). Throws IoError when it cannot be read and
 /// FormatError naming the file and line for invalid JSON, a non-object line, or no rows at all.
 std::vector<JsonRow> read_jsonl(const std::string& path);
+/// The same for `text` already in memory; `path` names it in errors.
+std::vector<JsonRow> parse_jsonl(std::string text, const std::string& path);
 
 /// "<path> line <n>": the location prefix used in every row-level error message.
 std::string row_where(const std::string& path, int64_t line);

@@ -35,14 +35,18 @@ bool bool_field(const ojson& j, const char* key, bool fallback, const std::strin
   return v->get<bool>();
 }
 
+/// True for integers and integral floats (8.0) that fit int64.
 bool is_integral(const ojson& v) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX);
   if (v.is_number_integer()) return true;
-  return v.is_number_float() && std::floor(v.get<double>()) == v.get<double>();
+  if (!v.is_number_float()) return false;
+  const double d = v.get<double>();
+  return d >= -9223372036854775808.0 && d < 9223372036854775808.0 && std::floor(d) == d;
 }
 
 int64_t rank_value(const ojson& v, const std::string& what, const std::string& where) {
   if (!is_integral(v)) throw FormatError(where + ": " + what + " must be an integer, found " + v.dump());
-  const auto r = static_cast<int64_t>(v.get<double>());
+  const auto r = v.is_number_integer() ? v.get<int64_t>() : static_cast<int64_t>(v.get<double>());
   if (r < 1) throw FormatError(where + ": " + what + " is " + std::to_string(r) + "; LoRA ranks must be >= 1");
   return r;
 }
@@ -52,14 +56,48 @@ double number_value(const ojson& v, const std::string& what, const std::string& 
   return v.get<double>();
 }
 
+// Patterns come from the file, so they are bounded before std::regex sees them: libstdc++ compiles
+// recursively (one level per term and per group: long or deeply nested patterns overflow the stack), and
+// its default depth-first matcher takes exponential time on patterns such as (.*)*x. Real PEFT patterns
+// are short module-name expressions.
+constexpr size_t kMaxPatternLength = 1024;
+constexpr int kMaxPatternNesting = 32;
+
+#if defined(__GLIBCXX__)
+// libstdc++ extension: the breadth-first matcher, polynomial time (patterns with back-references are refused).
+constexpr auto kPatternFlags = std::regex::ECMAScript | std::regex_constants::__polynomial;
+#else
+constexpr auto kPatternFlags = std::regex::ECMAScript;
+#endif
+
+/// Compiles `prefix + pattern + suffix`; FormatError naming `what` '`pattern`' at `where` when the pattern
+/// is too long, too deeply nested or invalid.
+std::regex compile_pattern(const std::string& pattern, const std::string& what, const std::string& where,
+                           const std::string& prefix = "", const std::string& suffix = "") {
+  const auto bad = [&](const std::string& why) {
+    return FormatError(where + ": " + what + " '" + pattern.substr(0, 80) + (pattern.size() > 80 ? "..." : "") +
+                       "' is not a valid regular expression (" + why + ")");
+  };
+  if (pattern.size() > kMaxPatternLength)
+    throw bad("longer than " + std::to_string(kMaxPatternLength) + " characters");
+  int depth = 0;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] == '\\') ++i;
+    else if (pattern[i] == '(' && ++depth > kMaxPatternNesting)
+      throw bad("groups nested more than " + std::to_string(kMaxPatternNesting) + " deep");
+    else if (pattern[i] == ')' && depth > 0) --depth;
+  }
+  try {
+    return std::regex(prefix + pattern + suffix, kPatternFlags);
+  } catch (const std::regex_error& e) {
+    throw bad(e.what());
+  }
+}
+
 }  // namespace
 
 bool pattern_key_matches(const std::string& key, const std::string& module, const std::string& where) {
-  try {
-    return std::regex_match(module, std::regex("(.*\\.)?(" + key + ")"));
-  } catch (const std::regex_error& e) {
-    throw FormatError(where + ": pattern key '" + key + "' is not a valid regular expression (" + e.what() + ")");
-  }
+  return std::regex_match(module, compile_pattern(key, "pattern key", where, "(.*\\.)?(", ")"));
 }
 
 HfPeftConfig HfPeftConfig::parse(const std::string& text, const std::string& where) {
@@ -68,6 +106,8 @@ HfPeftConfig HfPeftConfig::parse(const std::string& text, const std::string& whe
     j = ojson::parse(text);
   } catch (const ojson::parse_error& e) {
     throw FormatError(where + ": not valid JSON (byte " + std::to_string(e.byte) + "): " + e.what());
+  } catch (const ojson::exception& e) {  // out_of_range: a number too large for a double
+    throw FormatError(where + ": not valid JSON: " + e.what());
   }
   if (!j.is_object()) throw FormatError(where + ": expected a JSON object, found " + type_of(j));
   HfPeftConfig c;
@@ -80,12 +120,7 @@ HfPeftConfig HfPeftConfig::parse(const std::string& text, const std::string& whe
     if (t->is_string()) {
       c.target_is_regex = true;
       c.target_regex = t->get<std::string>();
-      try {
-        std::regex check(c.target_regex);
-      } catch (const std::regex_error& e) {
-        throw FormatError(where + ": target_modules '" + c.target_regex + "' is not a valid regular expression (" +
-                          e.what() + ")");
-      }
+      compile_pattern(c.target_regex, "target_modules", where);
     } else if (t->is_array()) {
       for (const auto& e : *t) {
         if (!e.is_string()) throw FormatError(where + ": target_modules entries must be strings, found " + e.dump());
@@ -133,7 +168,7 @@ HfPeftConfig HfPeftConfig::read(const std::string& path) { return parse(io::read
 bool HfPeftConfig::targets(const std::string& module) const {
   if (target_is_regex) {
     if (target_regex == "all-linear") return true;
-    return std::regex_match(module, std::regex(target_regex));
+    return std::regex_match(module, compile_pattern(target_regex, "target_modules", "adapter_config.json"));
   }
   if (target_list.empty()) return true;
   for (const auto& t : target_list)

@@ -8,6 +8,7 @@
 
 #include <ATen/ATen.h>
 #include <caffe2/serialize/inline_container.h>
+#include <caffe2/serialize/read_adapter_interface.h>
 
 #include "bipeft/core/error.h"
 #include "bipeft/core/strings.h"
@@ -16,6 +17,7 @@
 #include "bipeft/io/json_util.h"
 #include "bipeft/io/pickle_reader.h"
 #include "bipeft/io/safetensors.h"
+#include "bipeft/io/zip_directory.h"
 
 namespace bipeft::io {
 
@@ -40,20 +42,28 @@ class SafetensorsSource final : public TensorSource {
   SafetensorsReader reader_;
 };
 
-/// Checks a strided view fits inside a storage of `storage_numel` elements.
+/// Checks a strided view fits inside a storage of `storage_numel` elements and has no more elements
+/// than the storage (a view with zero strides could otherwise make the contiguous copy enormous).
 void check_view(const PickledTensor& t, const std::string& where) {
   int64_t last = t.offset;
   bool empty = false;
+  int64_t strided = 1;  // product of the sizes, zero sizes counted as 1 (LibTorch's stride computation)
   for (size_t d = 0; d < t.size.size(); ++d) {
     if (t.size[d] == 0) empty = true;
+    if (t.size[d] > 1 && strided > INT64_MAX / t.size[d]) throw FormatError(where + ": tensor size overflows");
+    strided *= std::max<int64_t>(t.size[d], 1);
     if (t.size[d] > 0 && t.stride[d] > 0) {
       if (t.size[d] - 1 > (INT64_MAX - last) / t.stride[d]) throw FormatError(where + ": tensor geometry overflows");
       last += (t.size[d] - 1) * t.stride[d];
     }
   }
-  if (!empty && last >= t.storage_numel)
+  if (empty) return;
+  if (last >= t.storage_numel)
     throw FormatError(where + ": tensor view runs past its storage (" + std::to_string(last) + " >= " +
                       std::to_string(t.storage_numel) + " elements)");
+  if (strided > t.storage_numel)
+    throw FormatError(where + ": tensor of " + std::to_string(strided) + " elements is larger than its storage (" +
+                      std::to_string(t.storage_numel) + " elements); expanded views are not supported");
 }
 
 at::Tensor materialize(const PickledTensor& t, const char* bytes, size_t nbytes, const std::string& where) {
@@ -62,6 +72,11 @@ at::Tensor materialize(const PickledTensor& t, const char* bytes, size_t nbytes,
     throw FormatError(where + ": storage '" + t.storage_key + "' holds " + std::to_string(nbytes) +
                       " bytes, fewer than its declared " + std::to_string(t.storage_numel) + " elements");
   check_view(t, where);
+  if (t.dtype == c10::kBool) {  // a C++ bool must hold 0 or 1; any other byte is undefined behaviour to read
+    const size_t n = static_cast<size_t>(t.storage_numel);
+    if (std::any_of(bytes, bytes + n, [](char c) { return static_cast<unsigned char>(c) > 1; }))
+      throw FormatError(where + ": bool storage '" + t.storage_key + "' holds a byte other than 0 or 1");
+  }
   at::Tensor storage = at::empty({t.storage_numel}, at::TensorOptions().dtype(t.dtype));
   if (t.storage_numel > 0) std::memcpy(storage.data_ptr(), bytes, static_cast<size_t>(t.storage_numel) * item);
   return storage.as_strided(t.size, t.stride, t.offset).clone(at::MemoryFormat::Contiguous);
@@ -89,18 +104,38 @@ class PickleSourceBase : public TensorSource {
   std::map<std::string, PickledTensor> entries_;
 };
 
+/// LibTorch's zip reader on top of mapped (or in-memory) bytes.
+class ByteBufferAdapter final : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  explicit ByteBufferAdapter(std::shared_ptr<const ByteBuffer> bytes) : bytes_(std::move(bytes)) {}
+  size_t size() const override { return bytes_->size(); }
+  size_t read(uint64_t pos, void* buf, size_t n, const char*) const override {
+    if (pos >= bytes_->size()) return 0;
+    n = std::min<uint64_t>(n, bytes_->size() - pos);
+    std::memcpy(buf, bytes_->data() + pos, n);
+    return n;
+  }
+
+ private:
+  std::shared_ptr<const ByteBuffer> bytes_;
+};
+
 class ZipBinSource final : public PickleSourceBase {
  public:
-  explicit ZipBinSource(const std::string& path) {
-    path_ = path;
+  explicit ZipBinSource(const std::shared_ptr<const ByteBuffer>& bytes) {
+    path_ = bytes->label();
+    // LibTorch allocates each record's declared size before reading it: check every size first.
+    read_zip_directory(*bytes);
     try {
-      reader_ = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
+      reader_ = std::make_unique<caffe2::serialize::PyTorchStreamReader>(std::make_shared<ByteBufferAdapter>(bytes));
     } catch (const c10::Error& e) {
-      throw FormatError(path + ": not a readable torch zip archive (" + first_line(e.what()) + ")");
+      throw FormatError(path_ + ": not a readable torch zip archive (" + first_line(e.what()) + ")");
+    } catch (const std::logic_error& e) {  // std::stoull of a bad "version" record (out_of_range)
+      throw FormatError(path_ + ": not a readable torch zip archive (bad version record: " + e.what() + ")");
     }
     std::string pkl = record("data.pkl");
     size_t pos = 0;
-    entries_ = state_dict_entries(read_pickle(pkl.data(), pkl.size(), pos, path + ":data.pkl"), path);
+    entries_ = state_dict_entries(read_pickle(pkl.data(), pkl.size(), pos, path_ + ":data.pkl"), path_);
   }
   at::Tensor load(const std::string& name) const override {
     const auto& t = get(name);
@@ -229,10 +264,13 @@ std::unique_ptr<TensorSource> open_safetensors_source(const std::string& path) {
 }
 
 std::unique_ptr<TensorSource> open_torch_bin_source(const std::string& path) {
-  auto bytes = map_file(path);
+  return open_torch_bin_source(map_file(path));
+}
+
+std::unique_ptr<TensorSource> open_torch_bin_source(std::shared_ptr<const ByteBuffer> bytes) {
   if (bytes->size() >= 4 && std::memcmp(bytes->data(), "PK\x03\x04", 4) == 0)
-    return std::make_unique<ZipBinSource>(path);
-  return std::make_unique<LegacyBinSource>(path, bytes);
+    return std::make_unique<ZipBinSource>(bytes);
+  return std::make_unique<LegacyBinSource>(bytes->label(), std::move(bytes));
 }
 
 std::unique_ptr<TensorSource> open_sharded_source(const std::string& index_path) {

@@ -8,6 +8,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "bipeft/io/byte_buffer.h"
+
 namespace bipeft::io {
 
 /// Read access to the tensors of one checkpoint.
@@ -29,6 +31,8 @@ class TensorSource {
 std::unique_ptr<TensorSource> open_safetensors_source(const std::string& path);
 /// Opens one pytorch_model.bin (zip archive or legacy format) without executing any code.
 std::unique_ptr<TensorSource> open_torch_bin_source(const std::string& path);
+/// The same for bytes already in memory (tests, fuzzers); `bytes->label()` names the source in errors.
+std::unique_ptr<TensorSource> open_torch_bin_source(std::shared_ptr<const ByteBuffer> bytes);
 /// Opens a sharded checkpoint through its *.index.json weight map.
 std::unique_ptr<TensorSource> open_sharded_source(const std::string& index_path);
 

@@ -1,5 +1,6 @@
 #include "bipeft/io/json_util.h"
 
+#include <cmath>
 #include <cstdint>
 
 #include "bipeft/io/file_util.h"
@@ -12,6 +13,8 @@ nlohmann::json parse_json(const std::string& text, const std::string& where) {
   } catch (const nlohmann::json::parse_error& e) {
     throw FormatError(where + ": not valid JSON (byte " + std::to_string(e.byte) +
                       "): " + e.what());
+  } catch (const nlohmann::json::exception& e) {  // out_of_range: a number too large for a double
+    throw FormatError(where + ": not valid JSON: " + e.what());
   }
 }
 
@@ -35,9 +38,12 @@ template <>
 bool json_is<double>(const nlohmann::json& v) { return v.is_number(); }
 template <>
 bool json_is<int64_t>(const nlohmann::json& v) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX);
   if (v.is_number_integer()) return true;
-  // Accept 12.0 but not 12.5.
-  return v.is_number_float() && v.get<double>() == static_cast<double>(static_cast<int64_t>(v.get<double>()));
+  // Accept 12.0 but not 12.5, nor values outside int64 (casting those is undefined behaviour).
+  if (!v.is_number_float()) return false;
+  const double d = v.get<double>();
+  return d >= -9223372036854775808.0 && d < 9223372036854775808.0 && d == std::trunc(d);
 }
 template <>
 bool json_is<nlohmann::json>(const nlohmann::json&) { return true; }

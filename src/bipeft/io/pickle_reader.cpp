@@ -1,7 +1,9 @@
 #include "bipeft/io/pickle_reader.h"
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
+#include <unordered_map>
 
 #include "bipeft/core/error.h"
 
@@ -12,6 +14,9 @@ namespace {
 constexpr size_t kMaxStack = 1u << 20;
 constexpr size_t kMaxMemo = 1u << 24;
 constexpr size_t kMaxItems = 1u << 26;
+// Real state dicts nest a few levels (dict -> tensor args tuple -> size tuple); the limit keeps the
+// recursive destruction of PyObj trees far from the stack limit.
+constexpr int kMaxDepth = 64;
 
 PyRef make(PyObj::Kind k) {
   auto p = std::make_shared<PyObj>();
@@ -99,7 +104,7 @@ class Machine {
         case '2': push(top(at)); break;                           // DUP
         case 't': {                                               // TUPLE
           auto t = make(PyObj::Kind::Tuple);
-          t->items = pop_mark(at);
+          for (auto& v : pop_mark(at)) add_item(at, t, v);
           push(t);
           break;
         }
@@ -107,8 +112,9 @@ class Machine {
           size_t k = op - 0x84;
           if (stack_.size() < k) fail(at, "TUPLE" + std::to_string(k) + " on a short stack");
           auto t = make(PyObj::Kind::Tuple);
-          t->items.assign(stack_.end() - static_cast<long>(k), stack_.end());
+          std::vector<PyRef> vs(stack_.end() - static_cast<long>(k), stack_.end());
           stack_.resize(stack_.size() - k);
+          for (auto& v : vs) add_item(at, t, v);
           push(t);
           break;
         }
@@ -258,21 +264,31 @@ class Machine {
   }
   void memo_put(uint64_t idx) {
     if (stack_.empty()) fail(pos_, "memo put on an empty stack");
-    if (idx >= kMaxMemo) fail(pos_, "memo index too large");
-    if (memo_.size() <= idx) memo_.resize(idx + 1);
+    if (memo_.size() >= kMaxMemo && memo_.count(idx) == 0) fail(pos_, "too many memo entries");
     memo_[idx] = stack_.back();
   }
   void memo_get(size_t at, uint64_t idx) {
-    if (idx >= memo_.size() || !memo_[idx]) fail(at, "memo index " + std::to_string(idx) + " was never stored");
-    push(memo_[idx]);
+    auto it = memo_.find(idx);
+    if (it == memo_.end()) fail(at, "memo index " + std::to_string(idx) + " was never stored");
+    push(it->second);
+  }
+  /// Makes `child` part of `parent`: the child is sealed (a container already inside another one cannot
+  /// be changed, which rules out cycles) and the parent's depth grows past the child's.
+  void adopt(size_t at, const PyRef& parent, const PyRef& child) {
+    if (parent->sealed || parent == child) fail(at, "modifying a container that is already inside another one");
+    if (++items_ > kMaxItems) fail(at, "too many items");
+    child->sealed = true;
+    parent->depth = std::max(parent->depth, child->depth + 1);
+    if (parent->depth > kMaxDepth) fail(at, "values nested more than " + std::to_string(kMaxDepth) + " levels deep");
   }
   void add_item(size_t at, const PyRef& l, const PyRef& v) {
-    if (++items_ > kMaxItems) fail(at, "too many items");
+    adopt(at, l, v);
     l->items.push_back(v);
   }
   void set_item(size_t at, const PyRef& dct, const PyRef& k, const PyRef& v) {
     if (dct->kind != PyObj::Kind::Dict) fail(at, "SETITEM on a non-dict");
-    if (++items_ > kMaxItems) fail(at, "too many items");
+    adopt(at, dct, k);
+    adopt(at, dct, v);
     dct->dict.emplace_back(k, v);
   }
   void push_global(size_t at, const std::string& mod, const std::string& name) {
@@ -348,7 +364,7 @@ class Machine {
   std::string where_;
   std::vector<PyRef> stack_;
   std::vector<size_t> marks_;
-  std::vector<PyRef> memo_;
+  std::unordered_map<uint64_t, PyRef> memo_;
   size_t items_ = 0;
 };
 

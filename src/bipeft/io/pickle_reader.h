@@ -40,10 +40,13 @@ struct PyObj {
   std::vector<PyRef> items;                  // Tuple, List
   std::vector<std::pair<PyRef, PyRef>> dict; // Dict (insertion order)
   PickledTensor tensor;                      // Storage (key/dtype/numel) and Tensor
+  int depth = 0;                             // nesting depth of containers below this value
+  bool sealed = false;                       // inside another container: no longer mutable
 };
 
 /// Parses one pickle from `data[pos..]` (advances `pos` past STOP). `where` names the source in errors.
-/// Throws FormatError on anything malformed or outside the whitelist.
+/// Throws FormatError on anything malformed or outside the whitelist. Values form a tree: a container
+/// cannot change once it sits inside another one (so no cycles), and nesting stops at 64 levels.
 PyRef read_pickle(const char* data, size_t size, size_t& pos, const std::string& where);
 
 /// Turns a parsed state dict (Dict of str -> Tensor, possibly nested under "state_dict"/"model")

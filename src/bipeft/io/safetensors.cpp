@@ -58,6 +58,8 @@ SafetensorsReader::SafetensorsReader(std::shared_ptr<const ByteBuffer> bytes) : 
     header = nlohmann::json::parse(bytes_->data() + 8, bytes_->data() + 8 + n);
   } catch (const nlohmann::json::parse_error& e) {
     throw FormatError(file + ": header is not valid JSON (byte " + std::to_string(e.byte) + " of the header)");
+  } catch (const nlohmann::json::exception& e) {  // out_of_range: a number too large for a double
+    throw FormatError(file + ": header is not valid JSON (" + e.what() + ")");
   }
   if (!header.is_object()) throw FormatError(file + ": header must be a JSON object, found " + header.type_name());
 
@@ -87,19 +89,20 @@ SafetensorsReader::SafetensorsReader(std::shared_ptr<const ByteBuffer> bytes) : 
     auto st = dtype_from_safetensors(e.dtype_name);
     if (!st) throw FormatError(where + ": unsupported dtype '" + e.dtype_name + "'");
     e.dtype = *st;
-    // numel with overflow checks.
-    uint64_t numel = 1;
+    // numel with overflow checks. Zero dimensions count as 1 in the check: LibTorch computes the
+    // contiguous strides of an empty tensor from the other dimensions and throws when they overflow.
+    constexpr uint64_t kMaxNumel = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+    uint64_t numel = 1, strided = 1;
     for (const auto& d : *sh) {
       uint64_t dim = as_u64(d, where + " shape entry");
-      if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-        throw FormatError(where + ": shape dimension too large");
-      if (dim != 0 && numel > std::numeric_limits<uint64_t>::max() / dim)
-        throw FormatError(where + ": shape " + sh->dump() + " overflows");
+      if (dim > kMaxNumel) throw FormatError(where + ": shape dimension too large");
+      if (dim > 1 && strided > kMaxNumel / dim) throw FormatError(where + ": shape " + sh->dump() + " overflows");
+      strided *= std::max<uint64_t>(dim, 1);
       numel *= dim;
       e.shape.push_back(static_cast<int64_t>(dim));
     }
     const uint64_t item = c10::elementSize(e.dtype);
-    if (numel > std::numeric_limits<uint64_t>::max() / item) throw FormatError(where + ": shape overflows");
+    if (numel > kMaxNumel / item) throw FormatError(where + ": shape " + sh->dump() + " overflows");
     e.begin = as_u64((*off)[0], where + " data_offsets[0]");
     e.end = as_u64((*off)[1], where + " data_offsets[1]");
     if (e.end < e.begin) throw FormatError(where + ": data_offsets end " + std::to_string(e.end) + " < begin " + std::to_string(e.begin));
@@ -117,10 +120,12 @@ SafetensorsReader::SafetensorsReader(std::shared_ptr<const ByteBuffer> bytes) : 
   std::vector<const SafetensorsEntry*> sorted;
   for (const auto& e : entries_) sorted.push_back(&e);
   std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->begin < b->begin; });
-  for (size_t i = 1; i < sorted.size(); ++i) {
-    if (sorted[i]->begin < sorted[i - 1]->end && sorted[i]->end > sorted[i]->begin)
-      throw FormatError(file + ": tensors '" + sorted[i - 1]->name + "' and '" + sorted[i]->name +
-                        "' have overlapping data_offsets");
+  const SafetensorsEntry* reach = nullptr;  // the non-empty tensor ending furthest so far
+  for (const auto* e : sorted) {
+    if (e->end == e->begin) continue;
+    if (reach != nullptr && e->begin < reach->end)
+      throw FormatError(file + ": tensors '" + reach->name + "' and '" + e->name + "' have overlapping data_offsets");
+    if (reach == nullptr || e->end > reach->end) reach = e;
   }
   // Keep the file's data order (it is what writers produce and what users see).
   std::sort(entries_.begin(), entries_.end(), [](const auto& a, const auto& b) {
@@ -137,8 +142,15 @@ const SafetensorsEntry& SafetensorsReader::entry(const std::string& name) const 
 
 at::Tensor SafetensorsReader::load(const std::string& name) const {
   const auto& e = entry(name);
+  const char* src = bytes_->data() + data_start_ + e.begin;
+  if (e.dtype == c10::kBool) {  // a C++ bool must hold 0 or 1; any other byte is undefined behaviour to read
+    const char* bad = std::find_if(src, src + (e.end - e.begin), [](char c) { return static_cast<unsigned char>(c) > 1; });
+    if (bad != src + (e.end - e.begin))
+      throw FormatError(label() + ": tensor '" + name + "': BOOL byte " + std::to_string(bad - src) + " is " +
+                        std::to_string(static_cast<unsigned char>(*bad)) + ", not 0 or 1");
+  }
   at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(e.dtype));
-  if (e.end > e.begin) std::memcpy(t.data_ptr(), bytes_->data() + data_start_ + e.begin, e.end - e.begin);
+  if (e.end > e.begin) std::memcpy(t.data_ptr(), src, e.end - e.begin);
   return t;
 }
 

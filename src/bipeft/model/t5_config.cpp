@@ -1,6 +1,7 @@
 #include "bipeft/model/t5_config.h"
 
 #include <filesystem>
+#include <tuple>
 
 #include "bipeft/core/error.h"
 #include "bipeft/io/file_util.h"
@@ -94,6 +95,15 @@ void T5Config::validate() const {
   positive(num_decoder_layers, "num_decoder_layers");
   positive(num_heads, "num_heads");
   positive(relative_attention_num_buckets, "relative_attention_num_buckets");
+  // Far above any released T5 (mT5-XXL: vocabulary 250,112; t5-11b: d_ff 65,536, 128 heads, 24 layers) and
+  // small enough that products of sizes (weight shapes, parameter counts) cannot overflow int64.
+  constexpr int64_t kMaxWidth = int64_t{1} << 24, kMaxLayers = int64_t{1} << 12;
+  for (auto [v, name, max] : {std::tuple{vocab_size, "vocab_size", kMaxWidth}, {d_model, "d_model", kMaxWidth},
+                              {d_kv, "d_kv", kMaxWidth}, {d_ff, "d_ff", kMaxWidth}, {num_heads, "num_heads", kMaxWidth},
+                              {num_layers, "num_layers", kMaxLayers}, {num_decoder_layers, "num_decoder_layers", kMaxLayers},
+                              {relative_attention_num_buckets, "relative_attention_num_buckets", kMaxWidth},
+                              {relative_attention_max_distance, "relative_attention_max_distance", kMaxWidth}})
+    if (v > max) throw ConfigError(std::string(name) + " " + std::to_string(v) + " is larger than " + std::to_string(max));
   if (relative_attention_num_buckets < 4)
     throw ConfigError("relative_attention_num_buckets must be at least 4");
   if (relative_attention_max_distance <= relative_attention_num_buckets / 4)

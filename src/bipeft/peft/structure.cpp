@@ -26,6 +26,20 @@ nlohmann::json Structure::to_json() const {
           {"modules", mods}};
 }
 
+namespace {
+
+// Ranks and sizes a structure file may ask for: wider than any T5 layer (t5-11b: d_ff 65,536), so only
+// corrupt files hit it, before a module of that size is allocated.
+constexpr int64_t kMaxSize = int64_t{1} << 16;
+
+int64_t bounded(int64_t v, const std::string& what, const std::string& where) {
+  if (v > kMaxSize)
+    throw FormatError(where + ": " + what + " " + std::to_string(v) + " is larger than " + std::to_string(kMaxSize));
+  return v;
+}
+
+}  // namespace
+
 Structure Structure::from_json(const nlohmann::json& j, const std::string& where) {
   using io::json_optional;
   using io::json_required;
@@ -39,8 +53,8 @@ Structure Structure::from_json(const nlohmann::json& j, const std::string& where
     const auto& o = j["options"];
     const std::string w = where + " options";
     s.options.adapter_lr_reduction = json_optional<int64_t>(o, "adapter_lr_reduction", 32, w);
-    s.options.prefix_mid = json_optional<int64_t>(o, "prefix_mid", 2, w);
-    s.options.prefix_length_max = json_optional<int64_t>(o, "prefix_length_max", 8, w);
+    s.options.prefix_mid = bounded(json_optional<int64_t>(o, "prefix_mid", 2, w), "prefix_mid", w);
+    s.options.prefix_length_max = bounded(json_optional<int64_t>(o, "prefix_length_max", 8, w), "prefix_length_max", w);
   }
   auto mods = j.find("modules");
   if (mods == j.end() || !mods->is_array()) throw FormatError(where + ": missing array 'modules'");
@@ -56,6 +70,7 @@ Structure Structure::from_json(const nlohmann::json& j, const std::string& where
     }
     m.rank = method_info(m.method).ranked ? json_required<int64_t>(e, "rank", w) : 1;
     if (m.rank < 1) throw FormatError(w + ": rank must be >= 1 (leave removed modules out of the list)");
+    bounded(m.rank, "rank", w);
     s.modules.push_back(m);
   }
   try {
