@@ -200,8 +200,6 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
   int64_t step = 0, start_epoch = 0, start_batch = 0;
   bool done = false;
   double seconds_before = 0;  // search wall time of earlier segments of a resumed run
-  auto cpu_gen = train::default_generator(c10::Device(c10::kCPU));
-  auto dev_gen = train::default_generator(device);
   const bool resumed = ck.resume && io::is_file(ck.path);
   if (resumed) {
     auto st = train::RunState::load(ck.path, "search");
@@ -210,15 +208,12 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
       throw ConfigError(ck.path + ": the saved search has " + m.at("total_steps").dump() + " steps over " +
                         m.at("modules").dump() + " modules, this one " + std::to_string(total_steps) + " over " +
                         std::to_string(arch.modules.size()) + "; resume with the original options");
-    st.copy_list_into("weights", weights);
-    st.restore_grad_presence("weights", weights);
-    st.copy_list_into("arch", arch_params);
-    st.restore_grad_presence("arch", arch_params);
+    st.restore_params("weights", weights);
+    st.restore_params("arch", arch_params);
     st.get_optimizer("optimizer_w", opt_w);
     st.get_optimizer("optimizer_a", opt_a);
     st.get_generator("rng_gumbel", gen);
-    st.get_generator("rng_cpu", cpu_gen);
-    if (device.is_cuda()) st.get_generator("rng_device", dev_gen);
+    st.restore_default_generators(device);
     history = st.get_list("history");
     const auto& mods = m.at("state");
     for (size_t i = 0; i < arch.modules.size(); ++i) {
@@ -268,16 +263,13 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
                {"epochs_run", result.epochs_run},
                {"curve", result.curve},
                {"seconds", seconds_before + timer.seconds()}};
-    st.put_list("weights", weights);
-    st.put_grad_presence("weights", weights);
-    st.put_list("arch", arch_params);
-    st.put_grad_presence("arch", arch_params);
+    st.put_params("weights", weights);
+    st.put_params("arch", arch_params);
     st.put_list("history", history);
     st.put_optimizer("optimizer_w", opt_w);
     st.put_optimizer("optimizer_a", opt_a);
     st.put_generator("rng_gumbel", gen);
-    st.put_generator("rng_cpu", cpu_gen);
-    if (device.is_cuda()) st.put_generator("rng_device", dev_gen);
+    st.put_default_generators(device);
     st.save(ck.path);
   };
   const bool finished_before = done;  // resumed from the state saved after the last step

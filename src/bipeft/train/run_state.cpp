@@ -89,6 +89,30 @@ void RunState::restore_grad_presence(const std::string& name, std::vector<at::Te
     if (present[i]) params[i].mutable_grad() = at::zeros_like(params[i]);
 }
 
+void RunState::put_params(const std::string& name, const std::vector<at::Tensor>& params) {
+  put_list(name, params);
+  put_grad_presence(name, params);
+}
+
+void RunState::restore_params(const std::string& name, std::vector<at::Tensor>& params) const {
+  copy_list_into(name, params);
+  restore_grad_presence(name, params);
+}
+
+void RunState::put_default_generators(const c10::Device& device) {
+  put_generator("rng_cpu", default_generator(c10::Device(c10::kCPU)));
+  if (device.is_cuda()) put_generator("rng_device", default_generator(device));
+}
+
+void RunState::restore_default_generators(const c10::Device& device) const {
+  auto cpu = default_generator(c10::Device(c10::kCPU));
+  get_generator("rng_cpu", cpu);
+  if (device.is_cuda()) {
+    auto dev = default_generator(device);
+    get_generator("rng_device", dev);
+  }
+}
+
 void RunState::put_optimizer(const std::string& name, torch::optim::Optimizer& opt) {
   torch::serialize::OutputArchive ar;
   opt.save(ar);

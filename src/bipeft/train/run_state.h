@@ -49,6 +49,14 @@ class RunState {
   void put_grad_presence(const std::string& name, const std::vector<at::Tensor>& params);
   void restore_grad_presence(const std::string& name, std::vector<at::Tensor>& params) const;
 
+  /// Trainable tensors: their values and gradient presence (put_list + put_grad_presence).
+  void put_params(const std::string& name, const std::vector<at::Tensor>& params);
+  void restore_params(const std::string& name, std::vector<at::Tensor>& params) const;
+
+  /// The default generators a run draws from on `device` (dropout): CPU, plus the device's own.
+  void put_default_generators(const c10::Device& device);
+  void restore_default_generators(const c10::Device& device) const;
+
   /// The full state of an optimizer (any torch::optim type; parameter order identifies the state).
   void put_optimizer(const std::string& name, torch::optim::Optimizer& opt);
   void get_optimizer(const std::string& name, torch::optim::Optimizer& opt) const;

@@ -94,8 +94,6 @@ TrainResult train_model(peft::PeftModelImpl& pm, const text::Tokenizer& tok, con
   int64_t epoch_batches = 0, window = 0;
   double seconds_before = 0;  // train wall time of earlier segments of a resumed run
   double eval_total = 0, eval_segment = 0;
-  auto cpu_gen = default_generator(c10::Device(c10::kCPU));
-  auto dev_gen = default_generator(device);
   const bool resumed = ck.resume && io::is_file(ck.path);
   if (resumed) {
     auto st = RunState::load(ck.path, "train");
@@ -104,11 +102,9 @@ TrainResult train_model(peft::PeftModelImpl& pm, const text::Tokenizer& tok, con
       throw ConfigError(ck.path + ": the saved run has " + m.at("total_steps").dump() + " steps and " +
                         m.at("trainable").dump() + " trainable parameters, this one " + std::to_string(total_steps) +
                         " and " + std::to_string(pm.trainable_count()) + "; resume with the original options");
-    st.copy_list_into("weights", params);
-    st.restore_grad_presence("weights", params);
+    st.restore_params("weights", params);
     st.get_optimizer("optimizer", opt);
-    st.get_generator("rng_cpu", cpu_gen);
-    if (device.is_cuda()) st.get_generator("rng_device", dev_gen);
+    st.restore_default_generators(device);
     if (m.at("has_best").get<bool>()) {
       best = snapshot(params);
       st.copy_list_into("best", best);
@@ -154,12 +150,10 @@ TrainResult train_model(peft::PeftModelImpl& pm, const text::Tokenizer& tok, con
                {"final_loss", result.final_loss},
                {"train_seconds", seconds_before + train_timer.seconds() - eval_segment},
                {"eval_seconds", eval_total}};
-    st.put_list("weights", params);
-    st.put_grad_presence("weights", params);
+    st.put_params("weights", params);
     if (!best.empty()) st.put_list("best", best);
     st.put_optimizer("optimizer", opt);
-    st.put_generator("rng_cpu", cpu_gen);
-    if (device.is_cuda()) st.put_generator("rng_device", dev_gen);
+    st.put_default_generators(device);
     st.save(ck.path);
   };
   auto stop_here = [&](int64_t epoch, int64_t next_batch) {
