@@ -32,6 +32,32 @@ std::string version_text() {
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
+// Prints the one-line reason of the exception in flight ("bipeft <command>: error: ...") and returns
+// its exit code. Call only inside a catch block.
+int fail_with_current_exception(const std::string& command) {
+  auto fail = [&](int code, const std::string& msg) {
+    std::cerr << "bipeft " << command << ": error: " << msg << "\n";
+    return code;
+  };
+  try {
+    throw;
+  } catch (const Interrupted& e) {
+    return fail(kInterrupted, e.what());
+  } catch (const ConfigError& e) {
+    return fail(kUsage, e.what());
+  } catch (const FormatError& e) {
+    return fail(kBadInput, e.what());
+  } catch (const Error& e) {
+    return fail(kFailure, e.what());
+  } catch (const std::bad_alloc&) {
+    return fail(kFailure, "out of memory; use a smaller --batch or a smaller model");
+  } catch (const c10::Error& e) {
+    return fail(kFailure, "LibTorch: " + first_line(e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return fail(kFailure, e.what());
+  }
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -51,9 +77,8 @@ int run(int argc, char** argv) {
     std::optional<std::vector<std::string>> expanded;
     try {
       expanded = expand_resume(argc, argv);
-    } catch (const Error& e) {
-      std::cerr << "bipeft " << argv[1] << ": error: " << e.what() << "\n";
-      return dynamic_cast<const FormatError*>(&e) != nullptr ? kBadInput : kUsage;
+    } catch (...) {
+      return fail_with_current_exception(argv[1]);
     }
     if (expanded) {
       std::vector<std::string> args = *expanded;
@@ -101,26 +126,10 @@ int run(int argc, char** argv) {
     // Nested commands ("bench planted") are named in full.
     for (auto subs = c.app->get_subcommands(); !subs.empty(); subs = subs.back()->get_subcommands())
       name += " " + subs.back()->get_name();
-    auto fail = [&](int code, const std::string& msg) {
-      std::cerr << "bipeft " << name << ": error: " << msg << "\n";
-      return code;
-    };
     try {
       return c.run();
-    } catch (const Interrupted& e) {
-      return fail(kInterrupted, e.what());
-    } catch (const ConfigError& e) {
-      return fail(kUsage, e.what());
-    } catch (const FormatError& e) {
-      return fail(kBadInput, e.what());
-    } catch (const Error& e) {
-      return fail(kFailure, e.what());
-    } catch (const std::bad_alloc&) {
-      return fail(kFailure, "out of memory; use a smaller --batch or a smaller model");
-    } catch (const c10::Error& e) {
-      return fail(kFailure, "LibTorch: " + first_line(e.what_without_backtrace()));
-    } catch (const std::exception& e) {
-      return fail(kFailure, e.what());
+    } catch (...) {
+      return fail_with_current_exception(name);
     }
   }
   return kUsage;
