@@ -80,7 +80,8 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
 /// "bipeft bench planted" for "bench planted --model ...": the prefix of the command's error line.
 std::string command_path(const std::string& args) {
   static const std::vector<std::string> commands = {"info", "tokenize", "logits", "data",   "score",  "train",
-                                                    "eval", "init",     "search", "export", "bench",  "planted"};
+                                                    "eval", "init",     "search", "export", "bench",  "planted",
+                                                    "pretrain"};
   std::string path = "bipeft";
   std::istringstream in(args);
   for (std::string word; in >> word && std::find(commands.begin(), commands.end(), word) != commands.end();)
@@ -387,6 +388,10 @@ std::vector<BadCase> search_cases() {
       {"BudgetZero", search("--budget 0"), "--budget"},
       {"BudgetUnknownUnit", search("--budget 5kg"), "--budget"},
       {"BudgetBelowOneParameter", search("--budget 1e-12"), "--budget"},
+      {"BudgetBelowSmallestModule", search("--budget 5"), "--budget"},
+      {"BudgetCoversTheWholeSpace", search("--budget 1e9"), "--budget"},
+      {"BudgetCoversTheRankOneSpaceOfS3Delta", search("--method s3delta --budget 3000"), "--budget"},
+      {"UnknownMethod", search("--method nosuchmethod"), "--method"},
       {"EpochsNotANumber", search("--epochs abc"), "--epochs"},
       // regression, was a defect in cmd_search.cpp: --epochs <= 0 is silently replaced by the task's default and the search runs.
       {"EpochsNegative", search("--epochs -5"), "--epochs"},
@@ -621,6 +626,51 @@ TEST_P(BadInputCli, FailsCleanly) {
   EXPECT_EQ(snapshot(model()), model_before) << "the model folder was changed";
 }
 
+std::vector<BadCase> pretrain_cases() {
+  // A two-step run on the tiny model, should a bad value slip through.
+  const CommandLine pre{"pretrain",
+                        {"--model {model}", "--text {data}/train.tsv", "--steps 2", "--batch 2", "--length 16",
+                         "--eval-examples 4", "--quiet", "--out {tmp}/o"}};
+  return {
+      {"MissingModel", "pretrain --text {data}/train.tsv --out {tmp}/o", "--model"},
+      {"MissingText", "pretrain --model {model} --out {tmp}/o", "--text"},
+      {"MissingOut", "pretrain --model {model} --text {data}/train.tsv", "--out"},
+      {"ModelDirMissing", pre("--model {tmp}/nope"), "{tmp}/nope"},
+      {"ModelWeightsGarbage", pre("--model {fixtures}/model_badweights"), "model.safetensors"},
+      {"TextMissing", pre("--text {tmp}/nope.txt"), "{tmp}/nope.txt"},
+      {"TextIsAFolder", pre("--text {tmp}/empty"), "{tmp}/empty"},
+      {"TextEmpty", pre("--text {fixtures}/empty.bin"), "empty.bin"},
+      {"TextTooShort", pre("--text {tmp}/file"), "{tmp}/file"},
+      {"StepsZero", pre("--steps 0"), "--steps"},
+      {"StepsNotANumber", pre("--steps many"), "--steps"},
+      {"BatchZero", pre("--batch 0"), "--batch"},
+      {"LengthTooShort", pre("--length 4"), "--length"},
+      {"NoiseZero", pre("--noise 0"), "--noise"},
+      {"NoiseOne", pre("--noise 1"), "--noise"},
+      {"NoiseNotANumber", pre("--noise lots"), "--noise"},
+      {"MeanSpanBelowOne", pre("--mean-span 0.5"), "--mean-span"},
+      {"LrZero", pre("--lr 0"), "--lr"},
+      {"LrNan", pre("--lr nan"), "--lr"},
+      {"WeightDecayNegative", pre("--weight-decay -1"), "--weight-decay"},
+      {"WarmupOne", pre("--warmup-ratio 1"), "--warmup-ratio"},
+      {"ClipNegative", pre("--clip -1"), "--clip"},
+      {"HeldoutAboveHalf", pre("--heldout 0.7"), "--heldout"},
+      {"HeldoutNegative", pre("--heldout -0.1"), "--heldout"},
+      {"EvalEveryZero", pre("--eval-every 0"), "--eval-every"},
+      {"EvalExamplesNegative", pre("--eval-examples -1"), "--eval-examples"},
+      {"LogEveryZero", pre("--log-every 0"), "--log-every"},
+      {"DropoutAboveOne", pre("--dropout 1.5"), "--dropout"},
+      {"DropoutNegative", pre("--dropout -0.5"), "--dropout"},
+      {"SaveDtypeUnknown", pre("--save-dtype f64"), "--save-dtype"},
+      {"SeedNegative", pre("--seed -1"), "--seed"},
+      {"OutNonEmptyWithoutOverwrite", pre("--out {tmp}/nonempty"), "--overwrite"},
+      {"OutUnderARegularFile", pre("--out {tmp}/file/o"), "{tmp}/file/o"},
+      {"OutUnderProc", pre("--out /proc/bipeft_bad_input"), "/proc/bipeft_bad_input"},
+      {"ResumeMissingFolder", "pretrain --resume {tmp}/nope --quiet", "{tmp}/nope"},
+      {"ResumeNotAPretrainRun", "pretrain --resume {tmp}/nonempty --quiet", "config.json"},
+  };
+}
+
 /// Every table, each row's name prefixed with its command ("Train_EpochsZero"; "DISABLED_Train_..." stays disabled).
 std::vector<BadCase> all_cases() {
   std::vector<BadCase> all;
@@ -628,7 +678,8 @@ std::vector<BadCase> all_cases() {
       {"TopLevel", top_level_cases()}, {"Info", info_cases()},     {"Tokenize", tokenize_cases()},
       {"Logits", logits_cases()},      {"Data", data_cases()},     {"Score", score_cases()},
       {"Eval", eval_cases()},          {"Export", export_cases()}, {"Init", init_cases()},
-      {"Train", train_cases()},        {"Search", search_cases()}, {"Bench", bench_cases()}};
+      {"Train", train_cases()},        {"Search", search_cases()}, {"Bench", bench_cases()},
+      {"Pretrain", pretrain_cases()}};
   const std::string disabled = "DISABLED_";
   for (const auto& [command, rows] : tables)
     for (auto c : rows) {

@@ -36,6 +36,16 @@ TEST(DataCli, DataPrintsOneJsonObjectPerExampleAndSizesOnStderr) {
   EXPECT_NE(head.out.find("entailment"), std::string::npos);
 }
 
+TEST(DataCli, TextPrintsOnlyTheSourcesOfTheSplit) {
+  const auto json = run_cli("data --task rte --data " + examples("rte") + " --split train");
+  const auto text = run_cli("data --task rte --data " + examples("rte") + " --split train --text");
+  ASSERT_EQ(text.code, 0) << text.err;
+  const auto j = json.lines(), t = text.lines();
+  ASSERT_EQ(t.size(), 300u);
+  ASSERT_EQ(j.size(), t.size());
+  for (size_t i = 0; i < t.size(); ++i) EXPECT_EQ(t[i], nlohmann::json::parse(j[i])["source"].get<std::string>());
+}
+
 TEST(DataCli, RecordLinesCarryAnswersAndGroups) {
   const auto r = run_cli("data --task record --data " + test::data_path("fixtures/superglue-samples/ReCoRD") +
                      " --split test");

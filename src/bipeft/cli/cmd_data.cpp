@@ -1,5 +1,6 @@
 // bipeft data --task T --data DIR --split S: the formatted examples of one split as JSONL on stdout
-// ({"source", "target"} plus "answers"/"group" when present); split sizes on stderr.
+// ({"source", "target"} plus "answers"/"group" when present); split sizes on stderr. With --text only
+// the sources, one per line (unlabeled text, e.g. a corpus for bipeft pretrain).
 #include <iostream>
 
 #include "bipeft/cli/command.h"
@@ -18,6 +19,7 @@ Command add_data_command(CLI::App& root) {
     std::string split;
     uint64_t seed = 42;
     int64_t head = -1;
+    bool text = false;
   };
   auto o = std::make_shared<Opts>();
   auto* app = root.add_subcommand("data", "Read a GLUE/SuperGLUE/custom task and print one split as JSONL");
@@ -29,6 +31,7 @@ Command add_data_command(CLI::App& root) {
       ->required()
       ->check(CLI::IsMember({"train", "dev", "test", "test-mismatched", "search-train", "search-val"}));
   app->add_option("--head", o->head, "Print only the first N examples (default: all)")->check(whole_number(0));
+  app->add_flag("--text", o->text, "Print only the sources, one per line (no labels): a pretraining corpus");
   return {app, [o]() {
             const auto options = task_options(o->task, o->seed);
             const auto task = data::load_task(o->task.task, o->task.data, options);
@@ -42,6 +45,13 @@ Command add_data_command(CLI::App& root) {
             const size_t n = o->head >= 0 ? std::min(examples.size(), static_cast<size_t>(o->head)) : examples.size();
             for (size_t i = 0; i < n; ++i) {
               const auto& e = examples[i];
+      if (o->text) {
+        std::string line = e.source;
+        for (char& c : line)
+          if (c == '\n' || c == '\r') c = ' ';
+        std::cout << line << "\n";
+        continue;
+      }
               nlohmann::ordered_json j = {{"source", e.source}, {"target", e.target}};
               if (e.answers != std::vector<std::string>{e.target}) j["answers"] = e.answers;
               if (e.group >= 0) j["group"] = e.group;

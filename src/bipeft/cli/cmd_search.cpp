@@ -1,8 +1,9 @@
-// bipeft search: the BIPEFT structure search under a parameter budget, optionally followed by the
-// retrain of the found structure on the full train split.
+// bipeft search: the BIPEFT structure search (or a baseline: --method) under a parameter budget,
+// optionally followed by the retrain of the found structure on the full train split.
 #include <filesystem>
 #include <iostream>
 
+#include "bipeft/baselines/search_method.h"
 #include "bipeft/cli/command.h"
 #include "bipeft/cli/common_args.h"
 #include "bipeft/cli/jsonl_writer.h"
@@ -17,28 +18,16 @@
 #include "bipeft/peft/adapter_io.h"
 #include "bipeft/search/budget.h"
 #include "bipeft/search/plots.h"
+#include "bipeft/search/search_data.h"
 #include "bipeft/search/searcher.h"
 #include "bipeft/train/trainer.h"
 
 namespace bipeft::cli {
 
-namespace {
-
-// Search epoch cap and prune_begin_epoch per task (ALGORITHM.md §11.4); retrain uses the same epochs.
-std::pair<int64_t, int64_t> task_schedule(const std::string& task) {
-  static const std::map<std::string, std::pair<int64_t, int64_t>> table = {
-      {"cola", {15, 2}},  {"mrpc", {20, 2}},   {"sst2", {5, 1}},    {"stsb", {15, 2}},    {"mnli", {3, 1}},
-      {"qnli", {4, 1}},   {"qqp", {3, 1}},     {"rte", {20, 2}},    {"superglue-rte", {20, 2}},
-      {"boolq", {15, 2}}, {"cb", {40, 4}},     {"multirc", {40, 4}}, {"record", {1, 0}}, {"wic", {15, 2}}};
-  auto it = table.find(task);
-  return it != table.end() ? it->second : std::pair<int64_t, int64_t>{20, 2};
-}
-
-}  // namespace
 
 Command add_search_command(CLI::App& root) {
   struct Opts {
-    std::string model, out, budget, space = "s2";
+    std::string model, out, budget, space = "s2", method = "bipeft";
     std::string ranks = "1,4,8";
     TaskArgs task;
     search::SearchOptions search;
@@ -47,6 +36,7 @@ Command add_search_command(CLI::App& root) {
     train::TrainOptions retrain_opts;
     int64_t retrain_epochs = 0;
     double dropout = -1;
+    baselines::MethodOptions method_options;
     ResumeArgs resume;
     RuntimeOptions rt;
   };
@@ -59,6 +49,10 @@ Command add_search_command(CLI::App& root) {
                   "per ten-thousand (1.39permyriad) or a percentage (0.0139%)")
       ->required();
   app->add_option("--out", o->out, "Output folder: structure.json, trace.jsonl, summary.json, plots")->required();
+  app->add_option("--method", o->method,
+                  "Search method: bipeft, s3delta (Delta-M), prunepeft, autopeft (Bayesian optimisation), random "
+                  "(a random structure of the budget's size); all write the same files (docs/baselines.md)")
+      ->capture_default_str();
   app->add_option("--space", o->space, "Search space: s2 (LoRA, Adapter-LR, BitFit, LNFit), s1 (serial/parallel "
                                         "adapters, prefix), or a list of methods (lora,bitfit)")
       ->capture_default_str();
@@ -76,6 +70,12 @@ Command add_search_command(CLI::App& root) {
   app->add_option("--arch-lr", s.arch_lr, "Adam learning rate of architecture logits")->capture_default_str();
   app->add_option("--max-train", s.max_train_examples, "Use at most N training examples (0 = all)")->capture_default_str();
   app->add_option("--log-every", s.log_every, "Trace a step line every N steps")->capture_default_str();
+  app->add_option("--trials", o->method_options.autopeft.trials, "autopeft: configurations trained in all")
+      ->check(whole_number(2))
+      ->capture_default_str();
+  app->add_option("--trial-epochs", o->method_options.autopeft.trial_epochs, "autopeft: epochs per trial")
+      ->check(whole_number(1))
+      ->capture_default_str();
   app->add_flag("--no-iterative", o->no_iterative, "Ablation: entangled single-stage space {0} U D, no alpha for ranks");
   app->add_flag("--no-early-selection", o->no_selection, "Ablation: no sensitivity/trigger/pruning; argmax at the end");
   app->add_flag("--no-gumbel", o->no_gumbel, "Ablation: soft softmax mixture instead of hard Gumbel samples");
@@ -93,15 +93,24 @@ Command add_search_command(CLI::App& root) {
   app->add_flag("--overwrite", o->overwrite, "Write into a non-empty --out");
   add_resume_options(*app, o->resume);
   add_runtime_options(*app, o->rt);
-  return {app, [o]() {
+  return {app, [o, app]() {
             auto ctx = make_run_context(o->rt, "search");
+            try {
+              o->method = baselines::canonical_search_method(o->method);
+            } catch (const ConfigError& e) {
+              throw ConfigError(std::string("--method: ") + e.what());
+            }
+            auto& method_options = o->method_options;
+            if (app->count("--arch-lr") > 0) method_options.s3delta.alpha_lr = o->search.arch_lr;
+            method_options.s3delta.validate();
+            method_options.autopeft.validate();
             auto& s = o->search;
             s.ranks = parse_int_list(o->ranks, "--ranks");
             s.iterative = !o->no_iterative;
             s.early_selection = !o->no_selection;
             s.gumbel = !o->no_gumbel;
             const auto task = data::load_task(o->task.task, o->task.data, task_options(o->task, o->rt.seed));
-            const auto [epochs, prune] = task_schedule(task.name);
+            const auto [epochs, prune] = search::paper_task_schedule(task.name);
             s.epochs = o->epochs > 0 ? o->epochs : epochs;
             s.prune_begin_epoch = o->prune_begin >= 0 ? o->prune_begin : std::min(prune, s.epochs - 1);
             s.validate();
@@ -120,10 +129,15 @@ Command add_search_command(CLI::App& root) {
             } catch (const ConfigError& e) {
               throw ConfigError("--space '" + o->space + "': " + e.what());
             }
+            search::measure_space(backbone, space, baselines::method_ranks(o->method, s.ranks)).check_budget(budget.params);
             nlohmann::json options = {{"model", o->model},   {"task", task.name},     {"data", o->task.data},
                                       {"format", o->task.format}, {"seed", o->rt.seed}, {"budget", o->budget},
                                       {"budget_params", budget.params}, {"space", o->space},
-                                      {"cross_attention", o->cross}, {"search", s.to_json()}, {"retrain", o->retrain}};
+                                      {"cross_attention", o->cross}, {"search", s.to_json()}, {"retrain", o->retrain},
+                                      {"method", o->method}};
+            if (o->method == "autopeft")
+              options["autopeft"] = {{"trials", method_options.autopeft.trials},
+                                     {"trial_epochs", method_options.autopeft.trial_epochs}};
             if (o->retrain) {
               o->retrain_opts.epochs = o->retrain_epochs > 0 ? o->retrain_epochs : s.epochs;
               try {
@@ -147,7 +161,8 @@ Command add_search_command(CLI::App& root) {
               std::remove(retrain_ck.path.c_str());
             }
             ctx.events = std::make_shared<JsonlWriter>(path("trace.jsonl"));
-            auto result = search::run_search(backbone, tokenizer, task, space, s, budget.params, ctx, search_ck);
+            auto result = baselines::run_search_method(o->method, backbone, tokenizer, task, space, s, method_options,
+                                                       budget.params, ctx, search_ck);
 
             const int64_t backbone_params = backbone->num_parameters();
             auto structure = result.structure.to_json();
@@ -158,9 +173,10 @@ Command add_search_command(CLI::App& root) {
             structure["budget"] = budget.params;
             structure["task"] = task.name;
             structure["space"] = o->space;
+            structure["method"] = o->method;
             io::write_json_atomic(path("structure.json"), structure);
             io::write_file_atomic(path("budget_curve.svg"),
-                                  search::budget_curve_svg(result.curve, budget.params, "BIPEFT search: " + task.name));
+                                  search::budget_curve_svg(result.curve, budget.params, o->method + " search: " + task.name));
             io::write_file_atomic(path("structure_heatmap.svg"),
                                   search::structure_heatmap_svg(result.structure, backbone->sites(), s.ranks,
                                                                 "Selected structure (" + task.name + ", " +
@@ -170,6 +186,7 @@ Command add_search_command(CLI::App& root) {
                      std::to_string(1e4 * result.params / static_cast<double>(backbone_params)) + "\u2031), " +
                      std::to_string(result.triggers) + " triggers, " + std::to_string(result.seconds) + " s");
             nlohmann::json summary = {{"task", task.name},
+                                      {"method", o->method},
                                       {"budget", budget.params},
                                       {"budget_given", o->budget},
                                       {"search", result.to_json()},

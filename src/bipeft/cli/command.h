@@ -26,6 +26,8 @@ Command add_data_command(CLI::App& root);
 Command add_score_command(CLI::App& root);
 Command add_export_command(CLI::App& root);
 Command add_bench_command(CLI::App& root);
+Command add_pretrain_command(CLI::App& root);
+Command add_compare_command(CLI::App& root);
 
 /// Exit codes (also listed in --help).
 enum ExitCode : int { kOk = 0, kFailure = 1, kUsage = 2, kBadInput = 3, kInterrupted = 130 };

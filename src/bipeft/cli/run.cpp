@@ -68,7 +68,8 @@ int run(int argc, char** argv) {
   std::vector<Command> commands = {add_info_command(app), add_tokenize_command(app), add_logits_command(app),
                                    add_data_command(app), add_score_command(app),
                                    add_train_command(app), add_eval_command(app), add_init_command(app), add_search_command(app),
-                                   add_export_command(app), add_bench_command(app)};
+                                   add_export_command(app), add_bench_command(app), add_pretrain_command(app),
+                                   add_compare_command(app)};
 
   std::string name = "";
   set_command_line(argc, argv);

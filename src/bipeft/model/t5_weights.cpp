@@ -90,10 +90,19 @@ T5Model load_t5(const std::string& dir, const LoadOptions& options) {
   return model;
 }
 
-void save_t5(T5ModelImpl& model, const std::string& dir) {
+void save_t5(T5ModelImpl& model, const std::string& dir, c10::ScalarType storage) {
+  const char* dtype_name = storage == c10::kFloat ? "float32" : storage == c10::kBFloat16 ? "bfloat16"
+                           : storage == c10::kHalf ? "float16" : nullptr;
+  if (dtype_name == nullptr)
+    throw ConfigError(std::string("cannot store a T5 checkpoint as ") + c10::toString(storage) +
+                      "; use float32, bfloat16 or float16");
   io::make_dirs(dir);
-  io::write_json_atomic((std::filesystem::path(dir) / "config.json").string(), model.config.to_json());
-  io::save_safetensors((std::filesystem::path(dir) / "model.safetensors").string(), model.hf_state_dict());
+  auto config = model.config.to_json();
+  config["torch_dtype"] = dtype_name;
+  auto tensors = model.hf_state_dict();
+  for (auto& kv : tensors) kv.second = kv.second.detach().to(torch::kCPU, storage).contiguous();
+  io::write_json_atomic((std::filesystem::path(dir) / "config.json").string(), config);
+  io::save_safetensors((std::filesystem::path(dir) / "model.safetensors").string(), tensors);
 }
 
 }  // namespace bipeft::model

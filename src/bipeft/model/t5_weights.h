@@ -24,7 +24,8 @@ struct LoadOptions {
 /// Reads config.json and the weights of `dir`; returns the model (eval mode, frozen, on the device).
 T5Model load_t5(const std::string& dir, const LoadOptions& options = {});
 
-/// Writes config.json and model.safetensors (tied aliases dropped) into `dir`, atomically.
-void save_t5(T5ModelImpl& model, const std::string& dir);
+/// Writes config.json and model.safetensors (tied aliases dropped) into `dir`, atomically. Tensors
+/// are stored in `storage` (F32, BF16 or F16; the config's torch_dtype says which); default F32.
+void save_t5(T5ModelImpl& model, const std::string& dir, c10::ScalarType storage = c10::kFloat);
 
 }  // namespace bipeft::model

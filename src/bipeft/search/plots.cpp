@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "bipeft/core/line_chart.h"
 #include "bipeft/core/strings.h"
 
 namespace bipeft::search {
@@ -24,54 +25,22 @@ std::string esc(const std::string& s) {
   return o;
 }
 
-std::string num(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.1f", v);
-  return b;
-}
-
 }  // namespace
 
 std::string budget_curve_svg(const std::vector<std::array<double, 3>>& curve, double budget, const std::string& title) {
-  const double W = 720, H = 400, L = 80, R = 20, T = 40, B = 50;
-  double xmax = 1, ymax = budget * 1.1;
+  LineChart chart;
+  chart.title = title;
+  chart.x_label = "step";
+  chart.y_label = "parameters";
+  chart.counts = true;
+  ChartSeries expected{"expected E", "#1f77b4", {}, false}, kept{"kept (current ranks)", "#d62728", {}, false};
   for (const auto& p : curve) {
-    xmax = std::max(xmax, p[0]);
-    ymax = std::max({ymax, p[1], p[2]});
+    expected.points.push_back({p[0], p[1]});
+    kept.points.push_back({p[0], p[2]});
   }
-  auto X = [&](double x) { return L + (W - L - R) * x / xmax; };
-  auto Y = [&](double y) { return H - B - (H - T - B) * y / ymax; };
-  std::ostringstream s;
-  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H << "\" font-family=\"sans-serif\" font-size=\"12\">\n";
-  s << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  s << "<text x=\"" << W / 2 << "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">" << esc(title) << "</text>\n";
-  s << "<line x1=\"" << L << "\" y1=\"" << H - B << "\" x2=\"" << W - R << "\" y2=\"" << H - B << "\" stroke=\"black\"/>\n";
-  s << "<line x1=\"" << L << "\" y1=\"" << T << "\" x2=\"" << L << "\" y2=\"" << H - B << "\" stroke=\"black\"/>\n";
-  for (int k = 0; k <= 5; ++k) {
-    const double y = ymax * k / 5, x = xmax * k / 5;
-    s << "<text x=\"" << L - 6 << "\" y=\"" << num(Y(y) + 4) << "\" text-anchor=\"end\">" << human_count(y) << "</text>\n";
-    s << "<line x1=\"" << L << "\" y1=\"" << num(Y(y)) << "\" x2=\"" << W - R << "\" y2=\"" << num(Y(y))
-      << "\" stroke=\"#eee\"/>\n";
-    s << "<text x=\"" << num(X(x)) << "\" y=\"" << H - B + 18 << "\" text-anchor=\"middle\">" << std::lround(x) << "</text>\n";
-  }
-  s << "<text x=\"" << W / 2 << "\" y=\"" << H - 10 << "\" text-anchor=\"middle\">step</text>\n";
-  s << "<text x=\"16\" y=\"" << H / 2 << "\" transform=\"rotate(-90 16 " << H / 2 << ")\" text-anchor=\"middle\">parameters</text>\n";
-  auto poly = [&](int idx, const char* color) {
-    s << "<polyline fill=\"none\" stroke=\"" << color << "\" stroke-width=\"1.6\" points=\"";
-    for (const auto& p : curve) s << num(X(p[0])) << "," << num(Y(p[idx])) << " ";
-    s << "\"/>\n";
-  };
-  poly(1, "#1f77b4");
-  poly(2, "#d62728");
-  s << "<line x1=\"" << L << "\" y1=\"" << num(Y(budget)) << "\" x2=\"" << W - R << "\" y2=\"" << num(Y(budget))
-    << "\" stroke=\"black\" stroke-dasharray=\"6,4\"/>\n";
-  const double lx = W - R - 200;
-  s << "<rect x=\"" << lx << "\" y=\"" << T << "\" width=\"190\" height=\"58\" fill=\"white\" stroke=\"#ccc\"/>\n";
-  s << "<line x1=\"" << lx + 8 << "\" y1=\"" << T + 14 << "\" x2=\"" << lx + 30 << "\" y2=\"" << T + 14 << "\" stroke=\"#1f77b4\" stroke-width=\"2\"/><text x=\"" << lx + 36 << "\" y=\"" << T + 18 << "\">expected E</text>\n";
-  s << "<line x1=\"" << lx + 8 << "\" y1=\"" << T + 30 << "\" x2=\"" << lx + 30 << "\" y2=\"" << T + 30 << "\" stroke=\"#d62728\" stroke-width=\"2\"/><text x=\"" << lx + 36 << "\" y=\"" << T + 34 << "\">kept (current ranks)</text>\n";
-  s << "<line x1=\"" << lx + 8 << "\" y1=\"" << T + 46 << "\" x2=\"" << lx + 30 << "\" y2=\"" << T + 46 << "\" stroke=\"black\" stroke-dasharray=\"6,4\"/><text x=\"" << lx + 36 << "\" y=\"" << T + 50 << "\">budget " << human_count(budget) << "</text>\n";
-  s << "</svg>\n";
-  return s.str();
+  chart.series = {expected, kept};
+  chart.lines = {{"budget " + human_count(budget), budget, "black"}};
+  return line_chart_svg(chart);
 }
 
 std::string structure_heatmap_svg(const peft::Structure& structure, const std::vector<model::SiteInfo>& sites,

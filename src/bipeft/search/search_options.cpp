@@ -1,5 +1,7 @@
 #include "bipeft/search/search_options.h"
 
+#include <map>
+
 #include <string>
 
 #include "bipeft/core/error.h"
@@ -50,6 +52,15 @@ nlohmann::json SearchOptions::to_json() const {
           {"early_selection", early_selection},
           {"gumbel", gumbel},
           {"max_train_examples", max_train_examples}};
+}
+
+std::pair<int64_t, int64_t> paper_task_schedule(const std::string& task) {
+  static const std::map<std::string, std::pair<int64_t, int64_t>> table = {
+      {"cola", {15, 2}},  {"mrpc", {20, 2}},   {"sst2", {5, 1}},    {"stsb", {15, 2}},    {"mnli", {3, 1}},
+      {"qnli", {4, 1}},   {"qqp", {3, 1}},     {"rte", {20, 2}},    {"superglue-rte", {20, 2}},
+      {"boolq", {15, 2}}, {"cb", {40, 4}},     {"multirc", {40, 4}}, {"record", {1, 0}}, {"wic", {15, 2}}};
+  auto it = table.find(task);
+  return it != table.end() ? it->second : std::pair<int64_t, int64_t>{20, 2};
 }
 
 }  // namespace bipeft::search

@@ -1,6 +1,8 @@
 #pragma once
 // Options of the BIPEFT search; defaults are the paper scripts' (ALGORITHM.md §12).
 #include <cstdint>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -35,5 +37,9 @@ struct SearchOptions {
   void validate() const;
   nlohmann::json to_json() const;
 };
+
+/// The paper scripts' search epoch cap and prune-begin epoch of a task (canonical name; ALGORITHM.md
+/// §11.4); (20, 2) for tasks the scripts do not list.
+std::pair<int64_t, int64_t> paper_task_schedule(const std::string& task);
 
 }  // namespace bipeft::search

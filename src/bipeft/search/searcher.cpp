@@ -18,6 +18,7 @@
 #include "bipeft/data/splits.h"
 #include "bipeft/peft/peft_model.h"
 #include "bipeft/search/architecture.h"
+#include "bipeft/search/search_data.h"
 #include "bipeft/search/selection.h"
 #include "bipeft/search/sensitivity.h"
 #include "bipeft/train/schedule.h"
@@ -65,43 +66,20 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
   peft::PeftModel supernet(backbone, space, ctx.seed);
   const auto device = backbone->shared->weight.device();
 
-  std::vector<peft::PeftModulePtr> searchable;
-  double shared_params = 0;
-  for (const auto& m : supernet->modules) {
-    if (m->prunable()) searchable.push_back(m);
-    else shared_params += static_cast<double>(m->param_count(m->rank_max()));
-  }
   auto gen = at::detail::createCPUGenerator(data::derive_seed(ctx.seed, 7));
-  Architecture arch(searchable, o, gen);
-
-  // Budget sanity: above the smallest module, below the whole space.
-  double smallest = INFINITY, whole = shared_params;
-  for (const auto& m : arch.modules) {
-    whole += m.full;
-    double least = m.full;
-    if (m.ranked)
-      for (double c : m.counts)
-        if (c > 0) least = std::min(least, c);
-    smallest = std::min(smallest, least);
-  }
+  Architecture arch(prunable_modules(*supernet), o, gen);
+  const auto sizes_of_space = space_sizes(*supernet, o.ranks);
   SearchResult result;
   result.budget = budget;
-  result.space_params = whole;
-  if (budget < smallest + shared_params)
-    throw ConfigError("--budget " + fmt(budget) + " parameters is below the smallest module of the space (" +
-                      fmt(smallest + shared_params) + " parameters); raise the budget or change --space/--ranks");
-  if (budget >= whole)
-    throw ConfigError("--budget " + fmt(budget) + " parameters covers the whole search space (" + fmt(whole) +
-                      " parameters); nothing to select: lower the budget or train the space directly with bipeft train");
+  result.space_params = sizes_of_space.whole;
+  sizes_of_space.check_budget(budget);
+  const double shared_params = sizes_of_space.shared, whole = sizes_of_space.whole;
   const double module_budget = budget - shared_params;
 
   at::manual_seed(ctx.seed);  // dropout
-  auto w_examples = data::first_n(task.search_train, o.max_train_examples > 0 ? o.max_train_examples / 2 : 0);
-  auto a_examples = data::first_n(task.search_val, o.max_train_examples > 0 ? o.max_train_examples / 2 : 0);
-  if (w_examples.empty() || a_examples.empty()) throw FormatError(task.name + ": the search halves of train are empty");
-  const int64_t tgt_len = data::max_target_length(tok, task);
-  auto w_tok = data::tokenize_examples(tok, w_examples, task.max_source_length, tgt_len);
-  auto a_tok = data::tokenize_examples(tok, a_examples, task.max_source_length, tgt_len);
+  const auto halves = tokenize_search_halves(tok, task, o.max_train_examples);
+  const auto& w_tok = halves.train;
+  const auto& a_tok = halves.val;
 
   auto weights = supernet->trainable_parameters();
   torch::optim::AdamW opt_w(weights, torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
@@ -137,16 +115,9 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
     return r;
   };
   auto forward_loss = [&](const std::vector<data::TokenizedExample>& all, const std::vector<size_t>& idx) {
-    auto b = data::make_batch(all, idx, tok.pad_id());
-    return backbone->forward(b.input_ids.to(device), b.attention_mask.to(device), {}, b.labels.to(device)).loss;
+    return batch_loss(*backbone, all, idx, tok.pad_id());
   };
-  auto check = [&](const torch::Tensor& loss, const char* which, int64_t step) {
-    const double v = loss.item<double>();
-    if (!std::isfinite(v))
-      throw NumericError(std::string(which) + " loss is " + std::to_string(v) + " at step " + std::to_string(step) +
-                         "; lower --lr / --arch-lr or check the data");
-    return v;
-  };
+  auto check = [&](const torch::Tensor& loss, const char* which, int64_t step) { return checked_loss(loss, which, step); };
 
   auto trigger = [&](int64_t step) {
     const bool use_alpha = k_rem > o.alpha_free_triggers;

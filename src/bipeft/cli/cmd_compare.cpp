@@ -1,0 +1,297 @@
+// bipeft compare: every method (BIPEFT, the search baselines, manual PEFT methods) on every task and
+// seed, on the same engine, data and budget; writes the paper-style tables (Markdown + JSON) and a
+// chart. Each (task, method, seed) cell lives in OUT/cells/<task>/<method>/seed-<s>/ and is done once:
+// a resumed compare loads finished cells and continues unfinished ones from their own checkpoints.
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <iostream>
+
+#include "bipeft/baselines/comparison.h"
+#include "bipeft/baselines/search_method.h"
+#include "bipeft/cli/command.h"
+#include "bipeft/cli/common_args.h"
+#include "bipeft/cli/jsonl_writer.h"
+#include "bipeft/cli/number_checks.h"
+#include "bipeft/cli/progress_bar.h"
+#include "bipeft/cli/resume.h"
+#include "bipeft/cli/run_header.h"
+#include "bipeft/core/error.h"
+#include "bipeft/core/strings.h"
+#include "bipeft/core/timer.h"
+#include "bipeft/io/file_util.h"
+#include "bipeft/io/json_util.h"
+#include "bipeft/peft/peft_model.h"
+#include "bipeft/peft/structure.h"
+#include "bipeft/search/budget.h"
+#include "bipeft/search/search_data.h"
+#include "bipeft/train/trainer.h"
+
+namespace bipeft::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+/// The folder of `task` under `root`: root/<name>, root/<GLUE name>, root/glue/<GLUE name>, or the
+/// SuperGLUE equivalents. ConfigError listing what was tried.
+std::string task_dir(const std::string& root, const std::string& task) {
+  static const std::map<std::string, std::vector<std::string>> names = {
+      {"rte", {"RTE"}},   {"mrpc", {"MRPC"}},   {"cola", {"CoLA"}},  {"stsb", {"STS-B"}}, {"sst2", {"SST-2"}},
+      {"qnli", {"QNLI"}}, {"qqp", {"QQP"}},     {"mnli", {"MNLI"}},  {"superglue-rte", {"RTE"}},
+      {"boolq", {"BoolQ"}}, {"cb", {"CB"}},     {"wic", {"WiC"}},    {"multirc", {"MultiRC"}},
+      {"record", {"ReCoRD"}}, {"copa", {"COPA"}}, {"wsc", {"WSC"}}};
+  std::vector<std::string> tried = {root + "/" + task};
+  auto it = names.find(task);
+  if (it != names.end())
+    for (const auto& n : it->second) {
+      const bool superglue = task == "superglue-rte" || task == "boolq" || task == "cb" || task == "wic" ||
+                             task == "multirc" || task == "record" || task == "copa" || task == "wsc";
+      if (!superglue) tried.push_back(root + "/" + n);
+      tried.push_back(root + (superglue ? "/superglue/" : "/glue/") + n);
+    }
+  for (const auto& d : tried)
+    if (io::is_dir(d)) return d;
+  throw ConfigError("--data " + root + ": no folder for task " + task + " (tried " + join(tried, ", ") + ")");
+}
+
+bool is_search_method(const std::string& m) {
+  try {
+    baselines::canonical_search_method(m);
+    return true;
+  } catch (const ConfigError&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+Command add_compare_command(CLI::App& root) {
+  struct Opts {
+    std::string model, out, budget, data, space = "s2", ranks = "1,4,8";
+    std::vector<std::string> tasks, methods{"bipeft", "s3delta", "prunepeft", "random", "lora", "bitfit"};
+    int64_t seeds = 3, epochs = 0, retrain_epochs = 0, max_train = 0, batch = 32, manual_rank = 8;
+    double lr = 3e-4, retrain_lr = 3e-4, dropout = -1;
+    std::string format = "paper";
+    bool overwrite = false;
+    ResumeArgs resume;
+    RuntimeOptions rt;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* app = root.add_subcommand("compare", "Run BIPEFT, the baselines and manual PEFT on tasks x seeds; write tables");
+  add_model_option(*app, o->model);
+  app->add_option("--tasks", o->tasks, "Tasks (rte,mrpc,cola,stsb,sst2,...)")->required()->delimiter(',');
+  app->add_option("--data", o->data, "Folder holding one folder per task (rte/ or RTE/ or glue/RTE/ ...)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  app->add_option("--budget", o->budget, "Parameter budget of the search methods (count, ratio, ‱ or %)")->required();
+  app->add_option("--out", o->out, "Output folder: table1.md, table3.md, results.json, scores.svg, cells/")->required();
+  app->add_option("--methods", o->methods,
+                  "Methods: search methods (bipeft, s3delta, prunepeft, random) and manual ones (lora, adapter, "
+                  "adapter-lr, parallel-adapter, prefix, bitfit, lnfit, full)")
+      ->delimiter(',')
+      ->capture_default_str();
+  app->add_option("--seeds", o->seeds, "Seeds per cell: --seed, --seed+1, ...")->check(whole_number(1, 100))->capture_default_str();
+  app->add_option("--space", o->space, "Search space of the search methods")->capture_default_str();
+  app->add_option("--ranks", o->ranks, "Candidate ranks of the search methods")->capture_default_str();
+  app->add_option("--epochs", o->epochs, "Search epochs (default: per task, ALGORITHM.md §11.4)")->check(whole_number(1));
+  app->add_option("--retrain-epochs", o->retrain_epochs, "Training epochs of every method (default: the search epochs)")
+      ->check(whole_number(1));
+  app->add_option("--max-train", o->max_train, "Use at most N training examples (0 = all)")
+      ->check(whole_number(0))
+      ->capture_default_str();
+  app->add_option("--batch", o->batch, "Batch size (search and training)")->check(whole_number(1))->capture_default_str();
+  app->add_option("--lr", o->lr, "Learning rate of PEFT weights during the search")->capture_default_str();
+  app->add_option("--retrain-lr", o->retrain_lr, "Learning rate of every method's training")->capture_default_str();
+  app->add_option("--manual-rank", o->manual_rank, "Rank of the manual ranked methods (lora, adapter, ...)")
+      ->check(whole_number(1, 4096))
+      ->capture_default_str();
+  app->add_option("--format", o->format, "Text-to-text format: paper or t5")->capture_default_str();
+  app->add_option("--dropout", o->dropout, "Override the model's dropout_rate");
+  app->add_flag("--overwrite", o->overwrite, "Write into a non-empty --out (its old cells are deleted)");
+  add_resume_options(*app, o->resume);
+  add_runtime_options(*app, o->rt);
+  return {app, [o]() {
+            auto ctx = make_run_context(o->rt, "compare");
+            if (o->dropout != -1 && !(o->dropout >= 0 && o->dropout < 1))
+              throw ConfigError("--dropout " + std::to_string(o->dropout) + " must be in [0, 1)");
+            // Everything is checked before --out is touched: tasks and their folders, methods, options,
+            // the model, the budget against every search method's space.
+            std::vector<std::string> tasks, methods;
+            std::map<std::string, std::string> dirs;
+            for (const auto& t : o->tasks) {
+              const auto name = data::canonical_task_name(t);
+              if (std::find(tasks.begin(), tasks.end(), name) != tasks.end())
+                throw ConfigError("--tasks: " + name + " is listed twice");
+              tasks.push_back(name);
+              dirs[name] = task_dir(o->data, name);
+            }
+            auto backbone0 = load_backbone(o->model, ctx);
+            const auto sites = backbone0->sites();
+            for (const auto& m : o->methods) {
+              std::string name;
+              if (is_search_method(m)) {
+                name = baselines::canonical_search_method(m);
+              } else {
+                try {
+                  peft::manual_structure({m}, o->manual_rank, {}, sites);
+                } catch (const ConfigError& e) {
+                  throw ConfigError("--methods: '" + m + "' is neither a search method (" +
+                                    join(baselines::search_method_names(), ", ") + ") nor a manual one: " + e.what());
+                }
+                name = m;
+              }
+              if (std::find(methods.begin(), methods.end(), name) != methods.end())
+                throw ConfigError("--methods: " + name + " is listed twice");
+              methods.push_back(name);
+            }
+            data::TaskOptions topts;
+            topts.format = data::parse_prompt_format(o->format);
+            search::SearchOptions so;
+            so.ranks = parse_int_list(o->ranks, "--ranks");
+            so.batch_size = o->batch;
+            so.lr = o->lr;
+            so.max_train_examples = o->max_train;
+            train::TrainOptions to;
+            to.batch_size = o->batch;
+            to.lr = o->retrain_lr;
+            to.max_train_examples = o->max_train;
+            to.eval_test = true;
+            so.epochs = o->epochs > 0 ? o->epochs : 1;
+            so.prune_begin_epoch = 0;  // per task at run time
+            so.validate();
+            to.epochs = o->retrain_epochs > 0 ? o->retrain_epochs : 1;
+            to.validate();
+            const auto budget = search::parse_budget(o->budget, backbone0->num_parameters());
+            search::SpaceOptions space;
+            space.space = o->space;
+            space.ranks = so.ranks;
+            for (const auto& m : methods)
+              if (is_search_method(m)) {
+                try {
+                  search::measure_space(backbone0, space, baselines::method_ranks(m, so.ranks)).check_budget(budget.params);
+                } catch (const ConfigError& e) {
+                  throw ConfigError("--methods " + m + ": " + e.what());
+                }
+              }
+            const int64_t backbone_params = backbone0->num_parameters();
+            backbone0 = nullptr;
+            nlohmann::json options = {{"model", o->model},     {"tasks", tasks},       {"data", o->data},
+                                      {"budget", o->budget},   {"budget_params", budget.params},
+                                      {"methods", methods},    {"seeds", o->seeds},    {"seed", o->rt.seed},
+                                      {"space", o->space},     {"ranks", so.ranks},    {"epochs", o->epochs},
+                                      {"retrain_epochs", o->retrain_epochs},           {"max_train", o->max_train},
+                                      {"batch", o->batch},     {"lr", o->lr},          {"retrain_lr", o->retrain_lr},
+                                      {"manual_rank", o->manual_rank},                 {"format", o->format},
+                                      {"dropout", o->dropout}};
+            o->out = prepare_run_dir(o->out, o->overwrite, o->resume, "compare", options, "results.json");
+            const auto path = [&](const std::string& f) { return (fs::path(o->out) / f).string(); };
+            if (!o->resume.resuming()) {
+              std::error_code ec;
+              fs::remove_all(path("cells"), ec);
+              std::remove(path("log.jsonl").c_str());
+              io::write_json_atomic(path("config.json"), run_header("compare", options));
+            }
+            auto log = std::make_shared<JsonlWriter>(path("log.jsonl"));
+            log->write({{"event", o->resume.resuming() ? "resume" : "start"}, {"options", options}});
+
+            std::vector<baselines::CellResult> cells;
+            const int64_t total = static_cast<int64_t>(tasks.size() * methods.size()) * o->seeds;
+            int64_t index = 0, computed = 0;
+            double computed_seconds = 0;
+            for (const auto& task_name : tasks) {
+              for (int64_t k = 0; k < o->seeds; ++k) {
+                const uint64_t seed = o->rt.seed + static_cast<uint64_t>(k);
+                topts.seed = seed;
+                std::optional<data::TaskData> task;
+                for (const auto& method : methods) {
+                  ++index;
+                  const auto cell_dir = path("cells/" + task_name + "/" + method + "/seed-" + std::to_string(seed));
+                  const auto result_file = cell_dir + "/result.json";
+                  const std::string label = "[" + std::to_string(index) + "/" + std::to_string(total) + "] " +
+                                            task_name + " " + method + " seed " + std::to_string(seed);
+                  if (io::is_file(result_file)) {
+                    cells.push_back(baselines::CellResult::from_json(io::read_json_file(result_file), result_file));
+                    ctx.info(label + ": done before (test " + std::to_string(cells.back().test) + ")");
+                    continue;
+                  }
+                  if (!task) task = data::load_task(task_name, dirs[task_name], topts);
+                  io::make_dirs(cell_dir);
+                  Timer cell_timer;
+                  if (computed > 0) {
+                    const double eta = computed_seconds / static_cast<double>(computed) * static_cast<double>(total - index + 1);
+                    ctx.info(label + " (about " + format_duration(eta) + " left for the remaining cells)");
+                  } else {
+                    ctx.info(label);
+                  }
+                  log->write({{"event", "cell_start"}, {"task", task_name}, {"method", method}, {"seed", seed}});
+                  auto cctx = ctx;
+                  cctx.seed = seed;
+                  auto backbone = load_backbone(o->model, ctx);
+                  if (o->dropout >= 0) backbone->set_dropout(o->dropout);
+                  auto tok = text::Tokenizer::from_model_dir(o->model);
+                  const auto [epochs, prune] = search::paper_task_schedule(task_name);
+                  auto sopts = so;
+                  sopts.epochs = o->epochs > 0 ? o->epochs : epochs;
+                  sopts.prune_begin_epoch = std::min(prune, sopts.epochs - 1);
+                  auto topts_train = to;
+                  topts_train.epochs = o->retrain_epochs > 0 ? o->retrain_epochs : sopts.epochs;
+                  baselines::CellResult cell;
+                  cell.task = task_name;
+                  cell.method = method;
+                  cell.seed = seed;
+                  cell.metric = task->metrics.front();
+                  cell.backbone_params = static_cast<double>(backbone_params);
+                  peft::Structure structure;
+                  if (is_search_method(method)) {
+                    cctx.events = std::make_shared<JsonlWriter>(cell_dir + "/trace.jsonl");
+                    const auto ck = checkpointing(cell_dir, "search_state.safetensors", ResumeArgs{cell_dir, o->resume.every});
+                    auto found = baselines::run_search_method(method, backbone, tok, *task, space, sopts, {}, budget.params,
+                                                              cctx, ck);
+                    structure = found.structure;
+                    cell.searched = true;
+                    cell.search_seconds = found.seconds;
+                    auto sj = structure.to_json();
+                    sj["trainable_params"] = found.params;
+                    io::write_json_atomic(cell_dir + "/structure.json", sj);
+                  } else {
+                    structure = peft::manual_structure({method}, o->manual_rank, {}, backbone->sites());
+                  }
+                  cctx.events = std::make_shared<JsonlWriter>(cell_dir + "/train_log.jsonl");
+                  const auto tck = checkpointing(cell_dir, "train_state.safetensors", ResumeArgs{cell_dir, o->resume.every});
+                  peft::PeftModel model(backbone, structure, seed);
+                  auto trained = train::train_model(*model, tok, *task, topts_train, cctx, tck);
+                  cell.trainable_params = static_cast<double>(model->trainable_count());
+                  cell.retrain_seconds = trained.train_seconds + trained.eval_seconds;
+                  cell.dev = trained.best_dev.primary();
+                  cell.test = trained.test.primary();
+                  cell.dev_metrics = trained.best_dev.to_json();
+                  cell.test_metrics = trained.test.to_json();
+                  io::write_json_atomic(result_file, cell.to_json());
+                  for (const char* f : {"search_state.safetensors", "train_state.safetensors"})
+                    std::remove((cell_dir + "/" + f).c_str());
+                  cells.push_back(cell);
+                  ++computed;
+                  computed_seconds += cell_timer.seconds();
+                  log->write({{"event", "cell_done"}, {"cell", cell.to_json()}, {"seconds", cell_timer.seconds()}});
+                  ctx.info(label + ": test " + cell.metric + " " + std::to_string(cell.test) + " (" +
+                           format_duration(cell_timer.seconds()) + ")");
+                }
+              }
+            }
+            const auto report = baselines::summarize(cells, tasks, methods,
+                                                     "budget " + budget.describe(backbone_params));
+            io::write_file_atomic(path("table1.md"), report.table1_markdown);
+            io::write_file_atomic(path("table3.md"), report.table3_markdown);
+            io::write_file_atomic(path("scores.svg"), report.chart_svg);
+            io::write_json_atomic(path("results.json"), report.json);
+            log->write({{"event", "done"}, {"cells", cells.size()}});
+            ctx.info("wrote table1.md, table3.md, scores.svg and results.json to " + o->out);
+            std::cout << nlohmann::json{{"out", o->out}, {"cells", cells.size()}, {"computed", computed}}.dump()
+                      << std::endl;
+            return 0;
+          }};
+}
+
+}  // namespace bipeft::cli

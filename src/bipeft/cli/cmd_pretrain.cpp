@@ -1,0 +1,158 @@
+// bipeft pretrain: T5 span-corruption pretraining of a whole model on plain-text files. Writes the
+// pretrained model (HF layout) into --out/model, plus log.jsonl, loss_curve.svg, summary.json and
+// config.json (the run's options and command line) into --out; resumable like train and search.
+#include <filesystem>
+#include <iostream>
+
+#include "bipeft/cli/command.h"
+#include "bipeft/cli/common_args.h"
+#include "bipeft/cli/jsonl_writer.h"
+#include "bipeft/cli/number_checks.h"
+#include "bipeft/cli/resume.h"
+#include "bipeft/cli/run_header.h"
+#include "bipeft/core/error.h"
+#include "bipeft/core/line_chart.h"
+#include "bipeft/core/strings.h"
+#include "bipeft/io/dtype.h"
+#include "bipeft/io/file_util.h"
+#include "bipeft/io/json_util.h"
+#include "bipeft/model/t5_weights.h"
+#include "bipeft/train/pretrainer.h"
+
+namespace bipeft::cli {
+
+namespace {
+
+std::string loss_curve_svg(const train::PretrainResult& r, const std::string& title) {
+  LineChart chart;
+  chart.title = title;
+  chart.x_label = "step";
+  chart.y_label = "loss (nats per target token)";
+  chart.series = {{"train (mean of the log window)", "#1f77b4", r.train_curve, false},
+                  {"held-out chunks", "#d62728", r.heldout_curve, false}};
+  chart.log_y = true;
+  return line_chart_svg(chart);
+}
+
+}  // namespace
+
+Command add_pretrain_command(CLI::App& root) {
+  struct Opts {
+    std::string model, out, save_dtype = "f32";
+    std::vector<std::string> text;
+    train::PretrainOptions pre;
+    int64_t length = 128;
+    double heldout = 0.02, dropout = -1;
+    bool overwrite = false;
+    ResumeArgs resume;
+    RuntimeOptions rt;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* app = root.add_subcommand("pretrain", "Pretrain a T5 (all weights) with span corruption on plain-text files");
+  add_model_option(*app, o->model)->description("Starting model folder (bipeft init, or a checkpoint to continue)");
+  app->add_option("--text", o->text, "Plain-text files, one passage per line (repeat or comma-separate)")
+      ->required()
+      ->delimiter(',')
+      ->check(CLI::ExistingFile);
+  app->add_option("--out", o->out, "Output folder: model/, log.jsonl, loss_curve.svg, summary.json")->required();
+  auto& p = o->pre;
+  app->add_option("--steps", p.steps, "Optimizer steps")->check(whole_number(1))->capture_default_str();
+  app->add_option("--batch", p.batch_size, "Chunks per step")->check(whole_number(1))->capture_default_str();
+  app->add_option("--length", o->length, "Tokens per chunk before corruption")
+      ->check(whole_number(8, 8192))
+      ->capture_default_str();
+  app->add_option("--noise", p.corruption.noise_density, "Fraction of tokens hidden")->capture_default_str();
+  app->add_option("--mean-span", p.corruption.mean_span_length, "Mean hidden span length")->capture_default_str();
+  app->add_option("--lr", p.lr, "AdamW peak learning rate")->capture_default_str();
+  app->add_option("--weight-decay", p.weight_decay, "AdamW weight decay")->capture_default_str();
+  app->add_option("--warmup-ratio", p.warmup_ratio, "Fraction of steps with linear warm-up")->capture_default_str();
+  app->add_option("--clip", p.clip_norm, "Gradient-norm clip (0 = off)")->capture_default_str();
+  app->add_option("--heldout", o->heldout, "Fraction of chunks held out for the held-out loss (0-0.5)")
+      ->capture_default_str();
+  app->add_option("--eval-every", p.eval_every, "Held-out loss every N steps")->check(whole_number(1))->capture_default_str();
+  app->add_option("--eval-examples", p.eval_examples, "Held-out chunks used (0 = all)")
+      ->check(whole_number(0))
+      ->capture_default_str();
+  app->add_option("--eval-batch", p.eval_batch_size, "Batch size of the held-out loss")
+      ->check(whole_number(1))
+      ->capture_default_str();
+  app->add_option("--log-every", p.log_every, "A step event every N steps")->check(whole_number(1))->capture_default_str();
+  app->add_option("--dropout", o->dropout, "Override the model's dropout_rate during pretraining (kept in its config)");
+  app->add_option("--save-dtype", o->save_dtype, "Storage dtype of model.safetensors: f32, bf16 or f16")
+      ->capture_default_str();
+  app->add_flag("--overwrite", o->overwrite, "Write into a non-empty --out");
+  add_resume_options(*app, o->resume);
+  add_runtime_options(*app, o->rt);
+  return {app, [o]() {
+            auto ctx = make_run_context(o->rt, "pretrain");
+            o->pre.validate();
+            c10::ScalarType storage;
+            try {
+              storage = io::parse_compute_dtype(o->save_dtype);
+            } catch (const ConfigError& e) {
+              throw ConfigError(std::string("--save-dtype: ") + e.what());
+            }
+            if (o->dropout != -1 && !(o->dropout >= 0.0 && o->dropout < 1.0))
+              throw ConfigError("--dropout " + std::to_string(o->dropout) + " must be in [0, 1)");
+            if (!(o->heldout >= 0.0 && o->heldout <= 0.5))
+              throw ConfigError("--heldout " + std::to_string(o->heldout) + " must be in [0, 0.5]");
+            auto backbone = load_backbone(o->model, ctx);
+            auto tokenizer = text::Tokenizer::from_model_dir(o->model);
+            const double config_dropout = backbone->config.dropout_rate;
+            if (o->dropout >= 0) backbone->set_dropout(o->dropout);
+            const auto corpus = data::read_text_corpus(tokenizer, o->text, o->length, o->heldout);
+            nlohmann::json options = {{"model", o->model},
+                                      {"text", o->text},
+                                      {"length", o->length},
+                                      {"heldout", o->heldout},
+                                      {"seed", o->rt.seed},
+                                      {"dropout", o->dropout >= 0 ? o->dropout : config_dropout},
+                                      {"save_dtype", o->save_dtype},
+                                      {"pretrain", o->pre.to_json()}};
+            o->out = prepare_run_dir(o->out, o->overwrite, o->resume, "pretrain", options, "summary.json");
+            const auto path = [&](const std::string& f) { return (std::filesystem::path(o->out) / f).string(); };
+            const auto ck = checkpointing(o->out, "pretrain_state.safetensors", o->resume);
+            if (o->resume.resuming()) {
+              rewind_log(path("log.jsonl"), ck.path, "pretrain");
+            } else {
+              io::write_json_atomic(path("config.json"), run_header("pretrain", options));
+              std::remove(path("log.jsonl").c_str());
+              std::remove(ck.path.c_str());
+            }
+            ctx.events = std::make_shared<JsonlWriter>(path("log.jsonl"));
+            ctx.info("corpus: " + std::to_string(corpus.lines) + " lines, " + human_count(static_cast<double>(corpus.tokens)) +
+                     " tokens in " + std::to_string(corpus.train.size()) + " training and " +
+                     std::to_string(corpus.heldout.size()) + " held-out chunks of " + std::to_string(o->length));
+            auto result = train::pretrain_model(*backbone, tokenizer, corpus, o->pre, ctx, ck);
+            backbone->set_dropout(config_dropout);
+            const auto model_dir = path("model");
+            model::save_t5(*backbone, model_dir, storage);
+            io::write_file_atomic((std::filesystem::path(model_dir) / "spiece.model").string(),
+                                  io::read_file((std::filesystem::path(o->model) / "spiece.model").string()));
+            io::write_file_atomic(path("loss_curve.svg"),
+                                  loss_curve_svg(result, "span-corruption pretraining (" +
+                                                             human_count(static_cast<double>(backbone->num_parameters())) +
+                                                             " parameters)"));
+            nlohmann::json summary = {{"model", model_dir},
+                                      {"parameters", backbone->num_parameters()},
+                                      {"corpus", {{"files", o->text}, {"lines", corpus.lines}, {"tokens", corpus.tokens},
+                                                  {"train_chunks", corpus.train.size()},
+                                                  {"heldout_chunks", corpus.heldout.size()}}},
+                                      {"result", result.to_json()}};
+            io::write_json_atomic(path("summary.json"), summary);
+            std::remove(ck.path.c_str());
+            ctx.info("wrote " + model_dir + " (held-out loss " + std::to_string(result.heldout_loss) + ")");
+            std::cout << nlohmann::json{{"model", model_dir},
+                                        {"steps", result.steps},
+                                        {"epochs", result.epochs},
+                                        {"final_loss", result.final_loss},
+                                        {"heldout_loss", result.heldout_loss},
+                                        {"seconds", result.seconds},
+                                        {"out", o->out}}
+                             .dump()
+                      << std::endl;
+            return 0;
+          }};
+}
+
+}  // namespace bipeft::cli

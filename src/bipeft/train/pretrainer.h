@@ -1,0 +1,66 @@
+#pragma once
+// Pretraining of a whole T5 with the span-corruption objective on a plain-text corpus: AdamW,
+// linear warm-up and decay, gradient clipping, a held-out loss on fixed corruptions every N steps,
+// and checkpoint/resume through RunState (bit-identical on CPU to an uninterrupted run).
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bipeft/core/run_context.h"
+#include "bipeft/data/span_corruption.h"
+#include "bipeft/data/text_corpus.h"
+#include "bipeft/model/t5_model.h"
+#include "bipeft/text/tokenizer.h"
+#include "bipeft/train/run_state.h"
+
+namespace bipeft::train {
+
+struct PretrainOptions {
+  int64_t steps = 2000;             // optimizer steps (the corpus is repeated as needed)
+  int64_t batch_size = 32;          // chunks per step
+  data::SpanCorruptionOptions corruption;
+  double lr = 1e-3;                 // AdamW peak learning rate
+  double weight_decay = 0.01;
+  double warmup_ratio = 0.05;       // fraction of the steps with linear warm-up, in [0, 1)
+  double clip_norm = 1.0;           // gradient-norm clip; 0 disables
+  int64_t eval_every = 100;         // held-out loss every N steps (and at 0 and the end)
+  int64_t eval_examples = 512;      // held-out chunks used (0 = all)
+  int64_t eval_batch_size = 64;
+  int64_t log_every = 10;           // a "step" event (mean loss of the window) every N steps
+  /// Throws ConfigError naming the broken constraint.
+  void validate() const;
+  nlohmann::json to_json() const;
+};
+
+struct PretrainResult {
+  int64_t steps = 0;
+  double epochs = 0;                                 // passes over the training chunks
+  int64_t input_tokens = 0;                          // corrupted input tokens seen in training
+  double final_loss = 0;                             // mean train loss of the last log window
+  double heldout_loss = 0;                           // at the end
+  std::vector<std::array<double, 2>> train_curve;    // (step, mean loss of the window)
+  std::vector<std::array<double, 2>> heldout_curve;  // (step, held-out loss)
+  double seconds = 0;                                // wall time (held-out evaluations included)
+  nlohmann::json to_json() const;
+};
+
+/// The corrupted version of chunk `index` for `stream` (an epoch, or the fixed held-out stream).
+data::CorruptedExample corrupt_chunk(const std::vector<int64_t>& chunk, const text::Tokenizer& tokenizer,
+                                     const data::SpanCorruptionOptions& options, uint64_t seed, uint64_t stream,
+                                     size_t index);
+
+/// Mean token loss of `model` on the held-out chunks (fixed corruptions; eval mode, no gradients).
+double heldout_loss(model::T5ModelImpl& model, const text::Tokenizer& tokenizer, const data::TextCorpus& corpus,
+                    const PretrainOptions& options, uint64_t seed);
+
+/// Trains every parameter of `model`. Events "start", "step", "heldout", "checkpoint", "resume",
+/// "done"; progress as "pretrain". NumericError on a non-finite loss or gradient (naming the step),
+/// Interrupted on ctx.should_stop() (after saving the state when checkpointing). The model is left in
+/// eval mode with its parameters frozen again.
+PretrainResult pretrain_model(model::T5ModelImpl& model, const text::Tokenizer& tokenizer,
+                              const data::TextCorpus& corpus, const PretrainOptions& options, const RunContext& ctx,
+                              const Checkpointing& checkpointing = {});
+
+}  // namespace bipeft::train
