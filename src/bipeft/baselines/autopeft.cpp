@@ -15,6 +15,7 @@
 #include "bipeft/data/splits.h"
 #include "bipeft/peft/peft_model.h"
 #include "bipeft/search/search_data.h"
+#include "bipeft/train/schedule.h"
 
 namespace bipeft::baselines {
 
@@ -30,18 +31,11 @@ search::SearchResult autopeft_search(model::T5Model backbone, const text::Tokeni
   o.validate();
   ao.validate();
   Timer timer;
-  search::SpaceOptions so = space_options;
-  so.ranks = o.ranks;
-  const auto space = search::build_space(so, backbone->sites());
-  std::vector<peft::PeftModulePtr> modules;
-  search::SpaceSizes sizes;
-  {
-    peft::PeftModel supernet(backbone, space, ctx.seed);
-    modules = search::prunable_modules(*supernet);
-    sizes = search::space_sizes(*supernet, o.ranks);
-    supernet->detach_();
-  }
-  sizes.check_budget(budget);
+  auto net = search::build_supernet(backbone, space_options, o.ranks, ctx.seed, budget);
+  net.model->detach_();  // only the modules' sizes are needed: each trial builds its own model
+  const auto& space = net.space;
+  const auto& modules = net.modules;
+  const auto& sizes = net.sizes;
   // Encoding: one on/off per module, then one size per ranked method (in order of appearance).
   std::vector<std::string> ranked_methods;
   std::vector<int64_t> size_dim(modules.size(), -1);
@@ -102,8 +96,7 @@ search::SearchResult autopeft_search(model::T5Model backbone, const text::Tokeni
         auto loss = search::batch_loss(*backbone, halves.train, idx, tok.pad_id());
         last_loss = search::checked_loss(loss, "train", step + 1);
         loss.backward();
-        if (o.clip_norm > 0) torch::nn::utils::clip_grad_norm_(params, o.clip_norm);
-        adam.step();
+        train::clipped_adamw_step(adam, params, o.lr, o.clip_norm);
         ++step;
         char status[96];
         std::snprintf(status, sizeof status, "autopeft trial %lld/%lld loss %.3f", static_cast<long long>(trial + 1),

@@ -8,20 +8,11 @@
 #include <ATen/ATen.h>
 
 #include "bipeft/core/error.h"
+#include "bipeft/core/random.h"
 
 namespace bipeft::baselines {
 
 namespace {
-
-uint64_t below(std::mt19937_64& rng, uint64_t n) {
-  const uint64_t limit = UINT64_MAX - UINT64_MAX % n;
-  uint64_t v;
-  do v = rng();
-  while (v >= limit);
-  return v % n;
-}
-
-double unit(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
 
 at::Tensor encode(const std::vector<Config>& cs, const std::vector<int64_t>& choices) {
   const int64_t n = static_cast<int64_t>(cs.size()), d = static_cast<int64_t>(choices.size());
@@ -95,11 +86,11 @@ bool BayesOpt::seen(const Config& c) const { return std::find(xs_.begin(), xs_.e
 Config BayesOpt::random_feasible() {
   for (int64_t draw = 0; draw < options_.max_draws; ++draw) {
     // A random density per draw, so sparse and dense configurations are both proposed.
-    const double density = unit(rng_);
+    const double density = uniform_unit(rng_);
     Config c(choices_.size());
     for (size_t j = 0; j < c.size(); ++j) {
-      if (choices_[j] == 2) c[j] = unit(rng_) < density ? 1 : 0;
-      else c[j] = static_cast<int64_t>(below(rng_, static_cast<uint64_t>(choices_[j])));
+      if (choices_[j] == 2) c[j] = uniform_unit(rng_) < density ? 1 : 0;
+      else c[j] = static_cast<int64_t>(uniform_below(rng_, static_cast<uint64_t>(choices_[j])));
     }
     if (feasible_(c) && !seen(c)) return c;
   }

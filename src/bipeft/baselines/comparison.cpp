@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "bipeft/core/error.h"
+#include "bipeft/core/strings.h"
 
 namespace bipeft::baselines {
 
@@ -82,17 +83,6 @@ nlohmann::json stat_json(const Stat& s) {
   return {{"mean", s.mean}, {"std", s.std}, {"n", s.n}};
 }
 
-std::string esc(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else o += c;
-  }
-  return o;
-}
-
 std::string bar_chart(const std::map<std::string, std::map<std::string, Stat>>& score,
                       const std::vector<std::string>& tasks, const std::vector<std::string>& methods,
                       const std::string& title) {
@@ -112,7 +102,7 @@ std::string bar_chart(const std::map<std::string, std::map<std::string, Stat>>& 
   std::ostringstream s;
   s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
     << "\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  s << "<text x=\"" << (W - R + L) / 2 << "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">" << esc(title)
+  s << "<text x=\"" << (W - R + L) / 2 << "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">" << xml_escape(title)
     << "</text>\n";
   for (int k = 0; k <= 5; ++k) {
     const double v = ymax * k / 5;
@@ -126,14 +116,14 @@ std::string bar_chart(const std::map<std::string, std::map<std::string, Stat>>& 
   for (size_t ti = 0; ti < tasks.size(); ++ti) {
     const double x0 = L + group * static_cast<double>(ti) + group * 0.1;
     s << "<text x=\"" << fixed(L + group * (static_cast<double>(ti) + 0.5), 1) << "\" y=\"" << H - B + 18
-      << "\" text-anchor=\"middle\">" << esc(tasks[ti]) << "</text>\n";
+      << "\" text-anchor=\"middle\">" << xml_escape(tasks[ti]) << "</text>\n";
     for (size_t mi = 0; mi < methods.size(); ++mi) {
       const auto& st = score.at(tasks[ti]).at(methods[mi]);
       if (st.n == 0) continue;
       const double x = x0 + bar * static_cast<double>(mi), v = std::max(0.0, st.mean);
       s << "<rect x=\"" << fixed(x, 1) << "\" y=\"" << fixed(Y(v), 1) << "\" width=\"" << fixed(bar * 0.9, 1)
         << "\" height=\"" << fixed(H - B - Y(v), 1) << "\" fill=\"" << kColors[mi % 10] << "\"><title>"
-        << esc(methods[mi]) << " " << esc(tasks[ti]) << ": " << pm(st) << "</title></rect>\n";
+        << xml_escape(methods[mi]) << " " << xml_escape(tasks[ti]) << ": " << pm(st) << "</title></rect>\n";
       if (st.std > 0) {
         const double cx = x + bar * 0.45;
         s << "<line x1=\"" << fixed(cx, 1) << "\" y1=\"" << fixed(Y(st.mean - st.std), 1) << "\" x2=\""
@@ -145,7 +135,7 @@ std::string bar_chart(const std::map<std::string, std::map<std::string, Stat>>& 
   for (size_t mi = 0; mi < methods.size(); ++mi) {
     const double y = T + 14 + 18 * static_cast<double>(mi);
     s << "<rect x=\"" << W - R + 14 << "\" y=\"" << y - 9 << "\" width=\"12\" height=\"12\" fill=\"" << kColors[mi % 10]
-      << "\"/><text x=\"" << W - R + 32 << "\" y=\"" << y + 1 << "\">" << esc(methods[mi]) << "</text>\n";
+      << "\"/><text x=\"" << W - R + 32 << "\" y=\"" << y + 1 << "\">" << xml_escape(methods[mi]) << "</text>\n";
   }
   s << "</svg>\n";
   return s.str();

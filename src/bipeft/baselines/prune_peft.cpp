@@ -29,13 +29,11 @@ search::SearchResult prune_peft_search(model::T5Model backbone, const text::Toke
                                        double budget, const RunContext& ctx) {
   o.validate();
   Timer timer;
-  search::SpaceOptions so = space_options;
-  so.ranks = o.ranks;
-  const auto space = search::build_space(so, backbone->sites());
-  peft::PeftModel supernet(backbone, space, ctx.seed);
-  const auto modules = search::prunable_modules(*supernet);
-  const auto space_size = search::space_sizes(*supernet, o.ranks);
-  space_size.check_budget(budget);
+  auto net = search::build_supernet(backbone, space_options, o.ranks, ctx.seed, budget);
+  const auto& space = net.space;
+  const auto& modules = net.modules;
+  const auto& space_size = net.sizes;
+  auto& supernet = net.model;
   const size_t N = modules.size();
 
   // Per module: current rank (0 = removed), its importance EMA per unit, the gate leaf.
@@ -106,10 +104,8 @@ search::SearchResult prune_peft_search(model::T5Model backbone, const text::Toke
       auto loss = search::batch_loss(*backbone, halves.train, batches[t], tok.pad_id());
       const double l = search::checked_loss(loss, "train", step + 1);
       loss.backward();
-      if (o.clip_norm > 0) torch::nn::utils::clip_grad_norm_(weights, o.clip_norm);
       const double lr = o.lr * schedule.factor(step);
-      for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-      opt.step();
+      train::clipped_adamw_step(opt, weights, lr, o.clip_norm);
       ++step;
       for (size_t i = 0; i < N; ++i) {
         if (rank[i] == 0 || !leaves[i].grad().defined()) continue;

@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include "bipeft/core/random.h"
 #include "bipeft/core/timer.h"
 #include "bipeft/data/splits.h"
 #include "bipeft/peft/peft_model.h"
@@ -9,29 +10,15 @@
 
 namespace bipeft::baselines {
 
-namespace {
-
-uint64_t below(std::mt19937_64& rng, uint64_t n) {  // uniform in [0, n), the same on every platform
-  const uint64_t limit = UINT64_MAX - UINT64_MAX % n;
-  uint64_t v;
-  do v = rng();
-  while (v >= limit);
-  return v % n;
-}
-
-}  // namespace
 
 search::SearchResult random_structure(model::T5Model backbone, const search::SpaceOptions& space_options,
                                       const search::SearchOptions& o, double budget, const RunContext& ctx) {
   o.validate();
   Timer timer;
-  search::SpaceOptions so = space_options;
-  so.ranks = o.ranks;
-  const auto space = search::build_space(so, backbone->sites());
-  peft::PeftModel supernet(backbone, space, ctx.seed);
-  const auto modules = search::prunable_modules(*supernet);
-  const auto sizes = search::space_sizes(*supernet, o.ranks);
-  sizes.check_budget(budget);
+  auto net = search::build_supernet(backbone, space_options, o.ranks, ctx.seed, budget);
+  const auto& space = net.space;
+  const auto& modules = net.modules;
+  const auto& sizes = net.sizes;
   search::SearchResult result;
   result.budget = budget;
   result.space_params = sizes.whole;
@@ -39,7 +26,7 @@ search::SearchResult random_structure(model::T5Model backbone, const search::Spa
   std::mt19937_64 rng(data::derive_seed(ctx.seed, 0x72616e64));
   std::vector<size_t> order(modules.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[below(rng, i)]);
+  shuffle_in_place(order, rng);
   std::vector<int64_t> ranks(modules.size(), 0);
   // A prefix module brings the shared prefix parameters with it; count them up front when the space
   // has any, so the final structure never exceeds the budget.
@@ -50,7 +37,7 @@ search::SearchResult random_structure(model::T5Model backbone, const search::Spa
     for (int64_t r : m->ranked() ? o.ranks : std::vector<int64_t>{1})
       if (used + static_cast<double>(m->param_count(r)) <= budget) fits.push_back(r);
     if (fits.empty()) continue;
-    ranks[i] = fits[below(rng, fits.size())];
+    ranks[i] = fits[uniform_below(rng, fits.size())];
     used += static_cast<double>(m->param_count(ranks[i]));
   }
   auto chosen = search::select_modules(modules, ranks, space, sizes.shared);
@@ -58,7 +45,7 @@ search::SearchResult random_structure(model::T5Model backbone, const search::Spa
   result.params = chosen.params;
   result.completed = true;
   result.seconds = timer.seconds();
-  supernet->detach_();
+  net.model->detach_();
   ctx.event({{"event", "done"}, {"method", "random"}, {"result", result.to_json()},
              {"structure", result.structure.to_json()}});
   return result;

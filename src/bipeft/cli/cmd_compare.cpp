@@ -71,7 +71,7 @@ Command add_compare_command(CLI::App& root) {
   struct Opts {
     std::string model, out, budget, data, space = "s2", ranks = "1,4,8";
     std::vector<std::string> tasks, methods{"bipeft", "s3delta", "prunepeft", "random", "lora", "bitfit"};
-    int64_t seeds = 3, epochs = 0, retrain_epochs = 0, max_train = 0, batch = 32, manual_rank = 8;
+    int64_t seeds = 3, epochs = 0, retrain_epochs = 0, max_train = 0, batch = 32, manual_rank = 8, max_triggers = 100;
     double lr = 3e-4, retrain_lr = 3e-4, dropout = -1;
     std::string format = "paper";
     bool overwrite = false;
@@ -98,6 +98,9 @@ Command add_compare_command(CLI::App& root) {
   app->add_option("--epochs", o->epochs, "Search epochs (default: per task, ALGORITHM.md §11.4)")->check(whole_number(1));
   app->add_option("--retrain-epochs", o->retrain_epochs, "Training epochs of every method (default: the search epochs)")
       ->check(whole_number(1));
+  app->add_option("--max-triggers", o->max_triggers, "BIPEFT: K, triggers until the search stops")
+      ->check(whole_number(1))
+      ->capture_default_str();
   app->add_option("--max-train", o->max_train, "Use at most N training examples (0 = all)")
       ->check(whole_number(0))
       ->capture_default_str();
@@ -153,6 +156,7 @@ Command add_compare_command(CLI::App& root) {
             so.batch_size = o->batch;
             so.lr = o->lr;
             so.max_train_examples = o->max_train;
+            so.max_triggers = o->max_triggers;
             train::TrainOptions to;
             to.batch_size = o->batch;
             to.lr = o->retrain_lr;
@@ -182,6 +186,7 @@ Command add_compare_command(CLI::App& root) {
                                       {"methods", methods},    {"seeds", o->seeds},    {"seed", o->rt.seed},
                                       {"space", o->space},     {"ranks", so.ranks},    {"epochs", o->epochs},
                                       {"retrain_epochs", o->retrain_epochs},           {"max_train", o->max_train},
+                                      {"max_triggers", o->max_triggers},
                                       {"batch", o->batch},     {"lr", o->lr},          {"retrain_lr", o->retrain_lr},
                                       {"manual_rank", o->manual_rank},                 {"format", o->format},
                                       {"dropout", o->dropout}};
@@ -245,8 +250,9 @@ Command add_compare_command(CLI::App& root) {
                   cell.backbone_params = static_cast<double>(backbone_params);
                   peft::Structure structure;
                   if (is_search_method(method)) {
-                    cctx.events = std::make_shared<JsonlWriter>(cell_dir + "/trace.jsonl");
                     const auto ck = checkpointing(cell_dir, "search_state.safetensors", ResumeArgs{cell_dir, o->resume.every});
+                    rewind_log(cell_dir + "/trace.jsonl", ck.path, "search");  // emptied when there is no state
+                    cctx.events = std::make_shared<JsonlWriter>(cell_dir + "/trace.jsonl");
                     auto found = baselines::run_search_method(method, backbone, tok, *task, space, sopts, {}, budget.params,
                                                               cctx, ck);
                     structure = found.structure;
@@ -258,8 +264,9 @@ Command add_compare_command(CLI::App& root) {
                   } else {
                     structure = peft::manual_structure({method}, o->manual_rank, {}, backbone->sites());
                   }
-                  cctx.events = std::make_shared<JsonlWriter>(cell_dir + "/train_log.jsonl");
                   const auto tck = checkpointing(cell_dir, "train_state.safetensors", ResumeArgs{cell_dir, o->resume.every});
+                  rewind_log(cell_dir + "/train_log.jsonl", tck.path, "train");
+                  cctx.events = std::make_shared<JsonlWriter>(cell_dir + "/train_log.jsonl");
                   peft::PeftModel model(backbone, structure, seed);
                   auto trained = train::train_model(*model, tok, *task, topts_train, cctx, tck);
                   cell.trainable_params = static_cast<double>(model->trainable_count());

@@ -11,18 +11,6 @@ namespace bipeft {
 
 namespace {
 
-std::string esc(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else if (c == '"') o += "&quot;";
-    else o += c;
-  }
-  return o;
-}
-
 std::string num(double v) {
   char b[32];
   std::snprintf(b, sizeof b, "%.1f", v);
@@ -77,7 +65,7 @@ std::string line_chart_svg(const LineChart& c) {
   s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
     << "\" font-family=\"sans-serif\" font-size=\"12\">\n";
   s << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  s << "<text x=\"" << W / 2 << "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">" << esc(c.title) << "</text>\n";
+  s << "<text x=\"" << W / 2 << "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">" << xml_escape(c.title) << "</text>\n";
   s << "<line x1=\"" << L << "\" y1=\"" << H - B << "\" x2=\"" << W - R << "\" y2=\"" << H - B << "\" stroke=\"black\"/>\n";
   s << "<line x1=\"" << L << "\" y1=\"" << T << "\" x2=\"" << L << "\" y2=\"" << H - B << "\" stroke=\"black\"/>\n";
   for (int k = 0; k <= 5; ++k) {
@@ -90,16 +78,16 @@ std::string line_chart_svg(const LineChart& c) {
     s << "<text x=\"" << num(X(x)) << "\" y=\"" << H - B + 18 << "\" text-anchor=\"middle\">" << tick(x, false)
       << "</text>\n";
   }
-  s << "<text x=\"" << W / 2 << "\" y=\"" << H - 10 << "\" text-anchor=\"middle\">" << esc(c.x_label) << "</text>\n";
+  s << "<text x=\"" << W / 2 << "\" y=\"" << H - 10 << "\" text-anchor=\"middle\">" << xml_escape(c.x_label) << "</text>\n";
   s << "<text x=\"16\" y=\"" << H / 2 << "\" transform=\"rotate(-90 16 " << H / 2 << ")\" text-anchor=\"middle\">"
-    << esc(c.y_label) << "</text>\n";
+    << xml_escape(c.y_label) << "</text>\n";
   for (const auto& l : c.lines) {
     if (!usable(l.y)) continue;
     s << "<line x1=\"" << L << "\" y1=\"" << num(Y(l.y)) << "\" x2=\"" << W - R << "\" y2=\"" << num(Y(l.y))
-      << "\" stroke=\"" << esc(l.color) << "\" stroke-dasharray=\"6,4\"/>\n";
+      << "\" stroke=\"" << xml_escape(l.color) << "\" stroke-dasharray=\"6,4\"/>\n";
   }
   for (const auto& sr : c.series) {
-    s << "<polyline fill=\"none\" stroke=\"" << esc(sr.color) << "\" stroke-width=\"1.6\""
+    s << "<polyline fill=\"none\" stroke=\"" << xml_escape(sr.color) << "\" stroke-width=\"1.6\""
       << (sr.dashed ? " stroke-dasharray=\"5,3\"" : "") << " points=\"";
     for (const auto& p : sr.points)
       if (std::isfinite(p[0]) && usable(p[1])) s << num(X(p[0])) << "," << num(Y(p[1])) << " ";
@@ -114,14 +102,14 @@ std::string line_chart_svg(const LineChart& c) {
     double y = T + 14;
     for (const auto& sr : c.series) {
       s << "<line x1=\"" << lx + 8 << "\" y1=\"" << y << "\" x2=\"" << lx + 30 << "\" y2=\"" << y << "\" stroke=\""
-        << esc(sr.color) << "\" stroke-width=\"2\"" << (sr.dashed ? " stroke-dasharray=\"5,3\"" : "")
-        << "/><text x=\"" << lx + 36 << "\" y=\"" << y + 4 << "\">" << esc(sr.name) << "</text>\n";
+        << xml_escape(sr.color) << "\" stroke-width=\"2\"" << (sr.dashed ? " stroke-dasharray=\"5,3\"" : "")
+        << "/><text x=\"" << lx + 36 << "\" y=\"" << y + 4 << "\">" << xml_escape(sr.name) << "</text>\n";
       y += 16;
     }
     for (const auto& l : c.lines) {
       s << "<line x1=\"" << lx + 8 << "\" y1=\"" << y << "\" x2=\"" << lx + 30 << "\" y2=\"" << y << "\" stroke=\""
-        << esc(l.color) << "\" stroke-dasharray=\"6,4\"/><text x=\"" << lx + 36 << "\" y=\"" << y + 4 << "\">"
-        << esc(l.name) << "</text>\n";
+        << xml_escape(l.color) << "\" stroke-dasharray=\"6,4\"/><text x=\"" << lx + 36 << "\" y=\"" << y + 4 << "\">"
+        << xml_escape(l.name) << "</text>\n";
       y += 16;
     }
   }

@@ -67,4 +67,17 @@ std::string shape_str(const std::vector<int64_t>& shape) {
   return out + "]";
 }
 
+std::string xml_escape(std::string_view s) {
+  std::string o;
+  o.reserve(s.size());
+  for (char c : s) {
+    if (c == '<') o += "&lt;";
+    else if (c == '>') o += "&gt;";
+    else if (c == '&') o += "&amp;";
+    else if (c == '"') o += "&quot;";
+    else o += c;
+  }
+  return o;
+}
+
 }  // namespace bipeft

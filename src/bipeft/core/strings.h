@@ -18,6 +18,8 @@ bool ends_with(std::string_view s, std::string_view suffix);
 std::string to_lower(std::string_view s);
 /// Human-readable parameter count: 1234567 -> "1.23M".
 std::string human_count(double n);
+/// Escapes &, <, > and " for SVG/XML text and attribute values.
+std::string xml_escape(std::string_view s);
 /// Formats a shape as "[3, 4]".
 std::string shape_str(const std::vector<int64_t>& shape);
 

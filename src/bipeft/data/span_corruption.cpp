@@ -5,6 +5,7 @@
 #include <random>
 
 #include "bipeft/core/error.h"
+#include "bipeft/core/random.h"
 
 namespace bipeft::data {
 
@@ -17,22 +18,12 @@ void SpanCorruptionOptions::validate() const {
 
 namespace {
 
-// Uniform integer in [0, n) from a 64-bit engine (rejection sampling: no modulo bias, same on every
-// standard library, unlike std::uniform_int_distribution).
-uint64_t uniform_below(std::mt19937_64& rng, uint64_t n) {
-  const uint64_t limit = UINT64_MAX - UINT64_MAX % n;
-  uint64_t v;
-  do v = rng();
-  while (v >= limit);
-  return v % n;
-}
-
 // Splits `items` into `segments` non-empty parts of random lengths (HF _random_segmentation: shuffle
 // segments-1 "starts" among the items-1 gaps).
 std::vector<int64_t> random_segmentation(int64_t items, int64_t segments, std::mt19937_64& rng) {
   std::vector<char> starts(static_cast<size_t>(items - 1), 0);
   for (int64_t i = 0; i < segments - 1; ++i) starts[static_cast<size_t>(i)] = 1;
-  for (size_t i = starts.size(); i > 1; --i) std::swap(starts[i - 1], starts[uniform_below(rng, i)]);
+  shuffle_in_place(starts, rng);
   std::vector<int64_t> lengths;
   int64_t current = 1;
   for (char s : starts) {

@@ -12,21 +12,6 @@
 
 namespace bipeft::search {
 
-namespace {
-
-std::string esc(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else o += c;
-  }
-  return o;
-}
-
-}  // namespace
-
 std::string budget_curve_svg(const std::vector<std::array<double, 3>>& curve, double budget, const std::string& title) {
   LineChart chart;
   chart.title = title;
@@ -75,14 +60,14 @@ std::string structure_heatmap_svg(const peft::Structure& structure, const std::v
   std::ostringstream s;
   s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H << "\" font-family=\"sans-serif\" font-size=\"10\">\n";
   s << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  s << "<text x=\"8\" y=\"18\" font-size=\"14\">" << esc(title) << "</text>\n";
+  s << "<text x=\"8\" y=\"18\" font-size=\"14\">" << xml_escape(title) << "</text>\n";
   for (size_t c = 0; c < columns.size(); ++c) {
     const double x = L + cw * c + cw / 2;
-    s << "<text x=\"" << x << "\" y=\"" << T - 6 << "\" transform=\"rotate(-60 " << x << " " << T - 6 << ")\">" << esc(columns[c]) << "</text>\n";
+    s << "<text x=\"" << x << "\" y=\"" << T - 6 << "\" transform=\"rotate(-60 " << x << " " << T - 6 << ")\">" << xml_escape(columns[c]) << "</text>\n";
   }
   for (size_t r = 0; r < rows.size(); ++r) {
     const double y = T + ch * r;
-    s << "<text x=\"" << L - 6 << "\" y=\"" << y + ch - 4 << "\" text-anchor=\"end\">" << esc(rows[r]) << "</text>\n";
+    s << "<text x=\"" << L - 6 << "\" y=\"" << y + ch - 4 << "\" text-anchor=\"end\">" << xml_escape(rows[r]) << "</text>\n";
     for (size_t c = 0; c < columns.size(); ++c) {
       auto it = cell.find({rows[r], columns[c]});
       std::string fill = "#f4f4f4";

@@ -77,6 +77,19 @@ Selection select_modules(const std::vector<peft::PeftModulePtr>& modules, const 
   return s;
 }
 
+Supernet build_supernet(model::T5Model backbone, const SpaceOptions& space, const std::vector<int64_t>& ranks,
+                        uint64_t seed, double budget) {
+  SpaceOptions so = space;
+  so.ranks = ranks;
+  Supernet s;
+  s.space = build_space(so, backbone->sites());
+  s.model = peft::PeftModel(backbone, s.space, seed);
+  s.modules = prunable_modules(*s.model);
+  s.sizes = space_sizes(*s.model, ranks);
+  s.sizes.check_budget(budget);
+  return s;
+}
+
 SpaceSizes measure_space(model::T5Model backbone, const SpaceOptions& space, const std::vector<int64_t>& ranks) {
   SpaceOptions so = space;
   so.ranks = ranks;

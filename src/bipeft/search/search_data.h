@@ -28,6 +28,20 @@ struct SpaceSizes {
 /// The sizes of `supernet`'s prunable modules at `ranks` (ascending candidates).
 SpaceSizes space_sizes(const peft::PeftModelImpl& supernet, const std::vector<int64_t>& ranks);
 
+/// A supernet: every module of a space at the largest candidate rank, attached to the backbone, with
+/// its prunable modules and sizes.
+struct Supernet {
+  peft::Structure space;
+  peft::PeftModel model{nullptr};
+  std::vector<peft::PeftModulePtr> modules;  // the prunable ones, in order
+  SpaceSizes sizes;
+};
+
+/// Builds the supernet of `space` at `ranks` on `backbone` (modules initialised from `seed`) and checks
+/// `budget` against it (SpaceSizes::check_budget). Detach it (model->detach_()) when done.
+Supernet build_supernet(model::T5Model backbone, const SpaceOptions& space, const std::vector<int64_t>& ranks,
+                        uint64_t seed, double budget);
+
 /// The sizes of the space `space` at `ranks` on `backbone` (a supernet is built and dropped): lets a
 /// caller check a budget before it writes anything.
 SpaceSizes measure_space(model::T5Model backbone, const SpaceOptions& space, const std::vector<int64_t>& ranks);

@@ -60,19 +60,17 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
                         const RunContext& ctx, const train::Checkpointing& ck) {
   o.validate();
   Timer timer;
-  SpaceOptions so = space_options;
-  so.ranks = o.ranks;
-  const auto space = build_space(so, backbone->sites());
-  peft::PeftModel supernet(backbone, space, ctx.seed);
+  auto net = build_supernet(backbone, space_options, o.ranks, ctx.seed, budget);
+  const auto& space = net.space;
+  auto& supernet = net.model;
+  const auto& sizes_of_space = net.sizes;
   const auto device = backbone->shared->weight.device();
 
   auto gen = at::detail::createCPUGenerator(data::derive_seed(ctx.seed, 7));
-  Architecture arch(prunable_modules(*supernet), o, gen);
-  const auto sizes_of_space = space_sizes(*supernet, o.ranks);
+  Architecture arch(net.modules, o, gen);
   SearchResult result;
   result.budget = budget;
   result.space_params = sizes_of_space.whole;
-  sizes_of_space.check_budget(budget);
   const double shared_params = sizes_of_space.shared, whole = sizes_of_space.whole;
   const double module_budget = budget - shared_params;
 
@@ -102,7 +100,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
   auto stage = Architecture::Stage::Binary;
   const bool has_ranked = arch.beta.numel() > 0;
 
-  ctx.info("search space " + so.space + ": " + std::to_string(arch.modules.size()) + " modules, " + fmt(whole) +
+  ctx.info("search space " + space_options.space + ": " + std::to_string(arch.modules.size()) + " modules, " + fmt(whole) +
            " parameters at rank " + std::to_string(o.ranks.back()) + "; budget " + fmt(budget));
   const nlohmann::json start_event = {
       {"event", "start"},          {"modules", arch.modules.size()}, {"space_params", whole},
@@ -275,10 +273,8 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
       auto loss_w = forward_loss(w_tok, w_batches[t]);
       const double lw = check(loss_w, "train", step + 1);
       loss_w.backward();
-      if (o.clip_norm > 0) torch::nn::utils::clip_grad_norm_(weights, o.clip_norm);
       const double lr = o.lr * schedule.factor(step);
-      for (auto& g : opt_w.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-      opt_w.step();
+      train::clipped_adamw_step(opt_w, weights, lr, o.clip_norm);
       ++step;
       // 3. Early selection (§6-§9).
       double stability = NAN;

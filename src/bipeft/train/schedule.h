@@ -1,6 +1,10 @@
 #pragma once
 // Learning-rate schedules, as multipliers of the base rate at a given optimizer step.
 #include <cstdint>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+#include <torch/optim/adamw.h>
 
 namespace bipeft::train {
 
@@ -14,5 +18,10 @@ class LinearSchedule {
  private:
   int64_t total_, warmup_;
 };
+
+/// One AdamW update: clips the gradients of `params` to norm `clip` (0 = no clipping), sets the
+/// learning rate `lr` on every parameter group, steps. Returns the gradient norm before clipping (NaN
+/// when not clipped).
+double clipped_adamw_step(torch::optim::AdamW& opt, const std::vector<at::Tensor>& params, double lr, double clip);
 
 }  // namespace bipeft::train
