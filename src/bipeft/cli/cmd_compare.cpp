@@ -205,8 +205,9 @@ Command add_compare_command(CLI::App& root) {
             const int64_t total = static_cast<int64_t>(tasks.size() * methods.size()) * o->seeds;
             int64_t index = 0, computed = 0;
             double computed_seconds = 0;
-            for (const auto& task_name : tasks) {
-              for (int64_t k = 0; k < o->seeds; ++k) {
+            // Seed-major order: an interrupted compare has every task and method at the first seeds.
+            for (int64_t k = 0; k < o->seeds; ++k) {
+              for (const auto& task_name : tasks) {
                 const uint64_t seed = o->rt.seed + static_cast<uint64_t>(k);
                 topts.seed = seed;
                 std::optional<data::TaskData> task;
