@@ -459,6 +459,7 @@ std::vector<BadCase> bench_cases() {
       {"TrainLrZero", planted("--train-lr 0"), "--train-lr"},
       {"ScaleZero", planted("--scale 0"), "--scale"},
       {"TokensZero", planted("--tokens 0"), "--tokens"},
+      {"TargetUnknown", planted("--target soft"), "--target"},
       {"SentencesTooFew", planted("--sentences 3"), "--sentences"},
       {"BatchNotANumber", planted("--batch x"), "--batch"},
       {"LrNegative", planted("--lr -1"), "--lr"},

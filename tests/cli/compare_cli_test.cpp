@@ -77,6 +77,43 @@ TEST_F(CompareCli, RunsEveryCellOnceWritesTablesAndResumesOnlyMissingCells) {
     }
 }
 
+TEST_F(CompareCli, ShardsShareOneRunAndTheLastWritesTheSameTablesAsOneProcess) {
+  test::TempDir tmp;
+  const std::string sharded = tmp / "sharded", single = tmp / "single";
+  const std::string grid = cmd("rte", "random,lora");
+  auto first = test::run_cli(grid + " --shard 0/2 --out " + sharded);
+  ASSERT_EQ(first.code, 0) << first.err;
+  auto line = nlohmann::json::parse(first.out);
+  EXPECT_EQ(line["computed"], 2);
+  EXPECT_EQ(line["missing"], 2);
+  EXPECT_FALSE(std::filesystem::exists(sharded + "/results.json")) << "tables wait for every cell";
+  // Run order is seed-major (random-42, lora-42, random-43, lora-43): shard 0 takes cells 0 and 2.
+  EXPECT_TRUE(std::filesystem::exists(sharded + "/cells/rte/random/seed-42/result.json"));
+  EXPECT_FALSE(std::filesystem::exists(sharded + "/cells/rte/lora/seed-42/result.json"));
+  auto second = test::run_cli("compare --resume " + sharded + " --shard 1/2 --quiet");
+  ASSERT_EQ(second.code, 0) << second.err;
+  line = nlohmann::json::parse(second.out);
+  EXPECT_EQ(line["computed"], 2);
+  EXPECT_EQ(line["cells"], 4);
+  ASSERT_TRUE(std::filesystem::exists(sharded + "/results.json"));
+  EXPECT_TRUE(std::filesystem::exists(sharded + "/log.shard-1.jsonl"));
+  auto one = test::run_cli(grid + " --out " + single);
+  ASSERT_EQ(one.code, 0) << one.err;
+  for (const char* cell : {"rte/random/seed-42", "rte/lora/seed-42", "rte/random/seed-43", "rte/lora/seed-43"}) {
+    const auto a = nlohmann::json::parse(test::slurp(sharded + "/cells/" + cell + "/result.json"));
+    const auto b = nlohmann::json::parse(test::slurp(single + "/cells/" + cell + "/result.json"));
+    EXPECT_EQ(a["test"], b["test"]) << cell;
+    EXPECT_EQ(a["trainable_params"], b["trainable_params"]) << cell;
+  }
+  EXPECT_EQ(test::slurp(sharded + "/table1.md"), test::slurp(single + "/table1.md"));
+  for (const char* shard : {"2/2", "1/0", "-1/2", "x", "1/2x", "1"}) {
+    auto bad = test::run_cli(grid + " --shard " + shard + " --out " + (tmp / "bad"));
+    EXPECT_EQ(bad.code, 2) << shard;
+    EXPECT_NE(bad.err.find("--shard"), std::string::npos) << shard << ": " << bad.err;
+    EXPECT_FALSE(std::filesystem::exists(tmp / "bad")) << shard;
+  }
+}
+
 TEST_F(CompareCli, BadMethodsTasksAndBudgetsAreRefusedBeforeWriting) {
   test::TempDir tmp;
   const std::string out = tmp / "cmp";

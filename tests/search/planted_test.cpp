@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "bipeft/core/error.h"
+#include "bipeft/data/collate.h"
 #include "bipeft/data/task.h"
 #include "test_util.h"
 #include "tiny_models.h"
@@ -26,6 +27,16 @@ TEST(Planted, RecoveryCountsModulesBySiteAndMethodAndRanksSeparately) {
   EXPECT_DOUBLE_EQ(r.recall, 0.5);
   EXPECT_NEAR(r.f1, 2 * (2.0 / 3.0) * 0.5 / (2.0 / 3.0 + 0.5), 1e-12);
   EXPECT_DOUBLE_EQ(r.rank_accuracy, 0.5);
+  // Sublayers: a, b, c, d are each their own; "e" too, so the same figures as above.
+  EXPECT_DOUBLE_EQ(r.sublayer_precision, 2.0 / 3.0);
+  // v and o of one attention are one sublayer; q of another block is not.
+  const std::string att0 = "encoder.block.0.layer.0.SelfAttention.", att1 = "encoder.block.1.layer.0.SelfAttention.";
+  score_recovery(structure({{att0 + "v", "lora", 8}, {att1 + "q", "lora", 4}}),
+                 structure({{att0 + "o", "lora", 8}, {att0 + "k", "lora", 1}, {att1 + "k", "bitfit", 1}}), r);
+  EXPECT_DOUBLE_EQ(r.f1, 0.0);
+  EXPECT_DOUBLE_EQ(r.sublayer_precision, 0.5);  // {att0:lora, att1:bitfit}: one of two
+  EXPECT_DOUBLE_EQ(r.sublayer_recall, 0.5);     // {att0:lora, att1:lora}: one of two
+  EXPECT_DOUBLE_EQ(r.sublayer_f1, 0.5);
   // Same site, other method: no match.
   score_recovery(truth, structure({{"a", "bitfit", 1}}), r);
   EXPECT_DOUBLE_EQ(r.precision, 0.0);
@@ -78,6 +89,30 @@ TEST(Planted, TinyRunReportsConsistentFiguresAndLeavesTheBackboneBare) {
   EXPECT_TRUE(j.contains("recovery") && j.contains("heldout_loss") && j.contains("search"));
 }
 
+TEST(Planted, DistillationIsZeroForTheTeacherItselfAndTrainsOnlyTheStudent) {
+  auto tok = text::Tokenizer::from_file(test::source_path("examples/spiece.model"));
+  auto teacher = test::tiny_t5_with_real_vocab(4);
+  auto student = test::tiny_t5_with_real_vocab(4);  // same seed: same weights
+  std::vector<data::Example> ex = {data::make_example("a good film", "positive"),
+                                   data::make_example("dull and long", "negative indeed")};
+  auto tokd = data::tokenize_examples(tok, ex, 32, 8);
+  auto batch = data::make_batch(tokd, {0, 1}, tok.pad_id());
+  auto objective = distillation_objective(teacher);
+  EXPECT_NEAR(objective(*student, batch).item<double>(), 0.0, 1e-6);
+  {
+    at::NoGradGuard ng;
+    student->shared->weight.add_(at::randn(student->shared->weight.sizes()) * 0.5);
+  }
+  for (auto& p : teacher->parameters()) p.set_requires_grad(false);
+  student->shared->weight.set_requires_grad(true);
+  auto loss = objective(*student, batch);
+  EXPECT_GT(loss.item<double>(), 1e-3);
+  loss.backward();
+  ASSERT_TRUE(student->shared->weight.grad().defined());
+  EXPECT_GT(student->shared->weight.grad().abs().sum().item<double>(), 0.0);
+  for (const auto& p : teacher->parameters()) EXPECT_FALSE(p.grad().defined());
+}
+
 TEST(Planted, BadOptionsAreConfigErrors) {
   auto tok = text::Tokenizer::from_file(test::source_path("examples/spiece.model"));
   PlantedOptions o;
@@ -87,6 +122,9 @@ TEST(Planted, BadOptionsAreConfigErrors) {
   o.delta_scale = 1;
   EXPECT_THROW_WITH(run_planted_benchmark(test::tiny_t5_with_real_vocab(1), tok, {"a", "b"}, o, RunContext{}),
                     ConfigError, "at least 8 sentences");
+  o.target = "soft";
+  EXPECT_THROW_WITH(run_planted_benchmark(test::tiny_t5_with_real_vocab(1), tok, {"a"}, o, RunContext{}), ConfigError,
+                    "--target");
 }
 
 }  // namespace

@@ -148,6 +148,42 @@ TEST(Searcher, StoppedAndResumedSearchEqualsAnUninterruptedOne) {
   }
 }
 
+TEST(Searcher, BothHalvesUseTheGivenObjective) {
+  auto tok = text::Tokenizer::from_file(test::source_path("examples/spiece.model"));
+  auto task = data::load_task("sst2", test::source_path("examples/data/sst2"), data::TaskOptions{});
+  SearchOptions o;
+  o.epochs = 2;
+  o.prune_begin_epoch = 0;
+  o.max_triggers = 3;
+  o.batch_size = 16;
+  o.max_train_examples = 64;
+  int64_t calls = 0;
+  o.objective = [&](model::T5ModelImpl& m, const data::Batch& b) {
+    ++calls;
+    return train::objective_loss({}, m, b);
+  };
+  auto r = run_search(tiny_t5(), tok, task, SpaceOptions{}, o, 3000, RunContext{});
+  EXPECT_GT(r.steps, 0);
+  EXPECT_EQ(calls, 2 * r.steps) << "one weight step and one architecture step per search step";
+}
+
+TEST(Searcher, AWeightStepWithNothingToTrainIsSkippedNotFatal) {
+  // A sample can switch every kept module off: the loss then reaches no PEFT weight. Such a step must
+  // not abort the search (it once did, with "element 0 of tensors does not require grad").
+  auto tok = text::Tokenizer::from_file(test::source_path("examples/spiece.model"));
+  auto task = data::load_task("sst2", test::source_path("examples/data/sst2"), data::TaskOptions{});
+  SearchOptions o;
+  o.epochs = 1;
+  o.prune_begin_epoch = 0;
+  o.max_triggers = 2;
+  o.batch_size = 16;
+  o.max_train_examples = 32;
+  o.objective = [](model::T5ModelImpl&, const data::Batch&) { return at::zeros({}); };
+  auto r = run_search(tiny_t5(), tok, task, SpaceOptions{}, o, 3000, RunContext{});
+  EXPECT_EQ(r.steps, 1);
+  EXPECT_LE(r.params, 3000);
+}
+
 TEST(Searcher, ImpossibleBudgetsAreRejectedWithTheLimits) {
   EXPECT_THROW_WITH(run_tiny(5, 4), ConfigError, "below the smallest module");
   EXPECT_THROW_WITH(run_tiny(1e9, 4), ConfigError, "covers the whole search space");

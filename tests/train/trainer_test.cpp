@@ -96,5 +96,34 @@ TEST(Trainer, NonFiniteLossStopsWithTheStep) {
   EXPECT_THROW_WITH(train_model(*pm, tok, task, o, RunContext{}), NumericError, "at step 1");
 }
 
+TEST(Trainer, StepsMinimiseTheGivenObjective) {
+  auto tok = text::Tokenizer::from_file(test::source_path("examples/spiece.model"));
+  auto task = data::load_task("sst2", test::source_path("examples/data/sst2"), data::TaskOptions{});
+  auto m = small_t5_with_real_vocab();
+  peft::PeftModel pm(m, peft::manual_structure({"lora"}, 4, {"q"}, m->sites()), 3);
+  TrainOptions o;
+  o.epochs = 2;
+  o.batch_size = 8;
+  o.max_train_examples = 24;
+  o.eval_test = false;
+  o.weight_decay = 0;
+  o.clip_norm = 0;
+  o.lr = 1e-2;
+  // Pull every trainable value towards 1: the labels play no part, so only the objective can do this.
+  std::vector<at::Tensor> params = pm->trainable_parameters();
+  std::vector<double> seen;
+  o.objective = [&](model::T5ModelImpl&, const data::Batch& b) {
+    EXPECT_GT(b.input_ids.size(0), 0);
+    at::Tensor loss = at::zeros({});
+    for (auto& p : params) loss = loss + (p - 1).pow(2).mean();
+    seen.push_back(loss.item<double>());
+    return loss;
+  };
+  auto result = train_model(*pm, tok, task, o, RunContext{});
+  ASSERT_EQ(seen.size(), 6u);
+  EXPECT_EQ(result.steps, 6);
+  for (size_t i = 1; i < seen.size(); ++i) EXPECT_LT(seen[i], seen[i - 1]) << "step " << i + 1;
+}
+
 }  // namespace
 }  // namespace bipeft::train

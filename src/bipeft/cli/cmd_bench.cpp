@@ -49,7 +49,7 @@ Command add_bench_command(CLI::App& root) {
     std::string model, out, planted, ranks = "1,4,8";
     TaskArgs task;
     search::PlantedOptions p;
-    bool overwrite = false;
+    bool overwrite = false, search_only = false;
     RuntimeOptions rt;
   };
   auto o = std::make_shared<Opts>();
@@ -64,6 +64,10 @@ Command add_bench_command(CLI::App& root) {
   app->add_option("--scale", o->p.delta_scale, "Teacher delta weights ~ N(0, (scale/sqrt(fan_in))^2)")->capture_default_str();
   app->add_option("--tokens", o->p.target_tokens, "Teacher greedy tokens per sentence")
       ->check(whole_number(1))
+      ->capture_default_str();
+  app->add_option("--target", o->p.target,
+                  "Training targets: logits (distil the teacher's distributions, KL) or greedy (its greedy tokens, CE)")
+      ->check(CLI::IsMember({"logits", "greedy"}))
       ->capture_default_str();
   app->add_option("--sentences", o->p.max_sentences, "Sentences from the task's train split")
       ->check(whole_number(8))
@@ -92,6 +96,8 @@ Command add_bench_command(CLI::App& root) {
       ->check(whole_number(1))
       ->capture_default_str();
   app->add_option("--train-lr", t.lr, "Learning rate of those trainings")->capture_default_str();
+  app->add_flag("--search-only", o->search_only,
+                "Search and score the recovery only; skip training the found, planted and random structures");
   app->add_flag("--overwrite", o->overwrite, "Write into a non-empty --out");
   add_runtime_options(*app, o->rt);
   return {bench, [o]() {
@@ -101,6 +107,7 @@ Command add_bench_command(CLI::App& root) {
             if (!(o->p.train.lr > 0)) throw ConfigError("--train-lr must be > 0");
             auto ctx = make_run_context(o->rt, "bench planted");
             o->p.search.ranks = parse_int_list(o->ranks, "--ranks");
+            o->p.train_structures = !o->search_only;
             o->p.space.ranks = o->p.search.ranks;
             if (!o->planted.empty()) o->p.planted = parse_planted(o->planted);
             o->p.validate();
@@ -124,6 +131,7 @@ Command add_bench_command(CLI::App& root) {
             }
             prepare_output_dir(o->out, o->overwrite);
             const auto path = [&](const std::string& f) { return (std::filesystem::path(o->out) / f).string(); };
+            std::remove(path("trace.jsonl").c_str());  // --overwrite: a new trace, not appended to the old one
             ctx.events = std::make_shared<JsonlWriter>(path("trace.jsonl"));
             auto report = search::run_planted_benchmark(backbone, tokenizer, sentences, o->p, ctx);
             auto j = report.to_json();
@@ -133,9 +141,10 @@ Command add_bench_command(CLI::App& root) {
             io::write_json_atomic(path("report.json"), j);
             char line[512];
             std::snprintf(line, sizeof line,
-                          "recovery P %.2f R %.2f F1 %.2f, rank accuracy %.2f; held-out loss found %.4f, oracle %.4f, "
+                          "recovery P %.2f R %.2f F1 %.2f (sublayers F1 %.2f), rank accuracy %.2f; held-out %s found %.4f, oracle %.4f, "
                           "random %.4f, backbone %.4f",
-                          report.precision, report.recall, report.f1, report.rank_accuracy, report.loss_found,
+                          report.precision, report.recall, report.f1, report.sublayer_f1, report.rank_accuracy,
+                          report.target == "logits" ? "KL" : "loss", report.loss_found,
                           report.loss_oracle, report.loss_random, report.loss_backbone);
             if (!o->rt.quiet) std::cerr << "bipeft bench planted: " << line << std::endl;
             std::cout << nlohmann::json{{"recovery", j["recovery"]}, {"heldout_loss", j["heldout_loss"]},

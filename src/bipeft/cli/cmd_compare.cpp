@@ -65,6 +65,26 @@ bool is_search_method(const std::string& m) {
   }
 }
 
+// "I/N" -> (I, N) with 0 <= I < N; "" -> (0, 1).
+std::pair<int64_t, int64_t> parse_shard(const std::string& text) {
+  if (text.empty()) return {0, 1};
+  const auto slash = text.find('/');
+  auto whole = [&](const std::string& t, int64_t* v) {
+    size_t used = 0;
+    try {
+      *v = std::stoll(t, &used);
+    } catch (const std::exception&) {
+      return false;
+    }
+    return !t.empty() && used == t.size();
+  };
+  int64_t i = -1, n = 0;
+  if (slash == std::string::npos || !whole(text.substr(0, slash), &i) || !whole(text.substr(slash + 1), &n) || n < 1 ||
+      i < 0 || i >= n)
+    throw ConfigError("--shard '" + text + "' must be I/N with 0 <= I < N, e.g. 0/2 and 1/2 for two processes");
+  return {i, n};
+}
+
 }  // namespace
 
 Command add_compare_command(CLI::App& root) {
@@ -73,7 +93,7 @@ Command add_compare_command(CLI::App& root) {
     std::vector<std::string> tasks, methods{"bipeft", "s3delta", "prunepeft", "random", "lora", "bitfit"};
     int64_t seeds = 3, epochs = 0, retrain_epochs = 0, max_train = 0, batch = 32, manual_rank = 8, max_triggers = 100;
     double lr = 3e-4, retrain_lr = 3e-4, dropout = -1;
-    std::string format = "paper";
+    std::string format = "paper", shard;
     bool overwrite = false;
     ResumeArgs resume;
     RuntimeOptions rt;
@@ -113,10 +133,15 @@ Command add_compare_command(CLI::App& root) {
   app->add_option("--format", o->format, "Text-to-text format: paper or t5")->capture_default_str();
   app->add_option("--dropout", o->dropout, "Override the model's dropout_rate");
   app->add_flag("--overwrite", o->overwrite, "Write into a non-empty --out (its old cells are deleted)");
+  app->add_option("--shard", o->shard,
+                  "I/N: compute only cells I, I+N, I+2N, ... (0-based, in run order) so N processes or machines "
+                  "share one --out: start shard 0 as a new run, the others with --resume OUT --shard I/N. Each "
+                  "loads the cells the others finished; the shard that finds every cell done writes the tables");
   add_resume_options(*app, o->resume);
   add_runtime_options(*app, o->rt);
   return {app, [o]() {
             auto ctx = make_run_context(o->rt, "compare");
+            const auto [shard, shards] = parse_shard(o->shard);
             if (o->dropout != -1 && !(o->dropout >= 0 && o->dropout < 1))
               throw ConfigError("--dropout " + std::to_string(o->dropout) + " must be in [0, 1)");
             // Everything is checked before --out is touched: tasks and their folders, methods, options,
@@ -198,7 +223,8 @@ Command add_compare_command(CLI::App& root) {
               std::remove(path("log.jsonl").c_str());
               io::write_json_atomic(path("config.json"), run_header("compare", options));
             }
-            auto log = std::make_shared<JsonlWriter>(path("log.jsonl"));
+            // Shards run at the same time: each appends to its own log.
+            auto log = std::make_shared<JsonlWriter>(path(shard == 0 ? "log.jsonl" : "log.shard-" + std::to_string(shard) + ".jsonl"));
             log->write({{"event", o->resume.resuming() ? "resume" : "start"}, {"options", options}});
 
             std::vector<baselines::CellResult> cells;
@@ -222,11 +248,13 @@ Command add_compare_command(CLI::App& root) {
                     ctx.info(label + ": done before (test " + std::to_string(cells.back().test) + ")");
                     continue;
                   }
+                  if ((index - 1) % shards != shard) continue;  // another shard's cell
                   if (!task) task = data::load_task(task_name, dirs[task_name], topts);
                   io::make_dirs(cell_dir);
                   Timer cell_timer;
                   if (computed > 0) {
-                    const double eta = computed_seconds / static_cast<double>(computed) * static_cast<double>(total - index + 1);
+                    const double eta = computed_seconds / static_cast<double>(computed) * static_cast<double>(total - index + 1) /
+                                       static_cast<double>(shards);
                     ctx.info(label + " (about " + format_duration(eta) + " left for the remaining cells)");
                   } else {
                     ctx.info(label);
@@ -286,6 +314,28 @@ Command add_compare_command(CLI::App& root) {
                   ctx.info(label + ": test " + cell.metric + " " + std::to_string(cell.test) + " (" +
                            format_duration(cell_timer.seconds()) + ")");
                 }
+              }
+            }
+            if (shards > 1) {
+              // Other shards may have finished cells meanwhile: the tables need every cell on disk.
+              cells.clear();
+              int64_t missing = 0;
+              for (int64_t k = 0; k < o->seeds; ++k)
+                for (const auto& task_name : tasks)
+                  for (const auto& method : methods) {
+                    const auto f = path("cells/" + task_name + "/" + method + "/seed-" + std::to_string(o->rt.seed + static_cast<uint64_t>(k)) + "/result.json");
+                    if (io::is_file(f)) cells.push_back(baselines::CellResult::from_json(io::read_json_file(f), f));
+                    else ++missing;
+                  }
+              if (missing > 0) {
+                log->write({{"event", "shard_done"}, {"shard", shard}, {"shards", shards}, {"missing", missing}});
+                ctx.info("shard " + std::to_string(shard) + "/" + std::to_string(shards) + " done; " +
+                         std::to_string(missing) + " cells are left to the other shards (the last shard to finish writes "
+                         "the tables; `bipeft compare --resume " + o->out + "` writes them too, computing what is missing)");
+                std::cout << nlohmann::json{{"out", o->out}, {"cells", cells.size()}, {"computed", computed},
+                                            {"missing", missing}}.dump()
+                          << std::endl;
+                return 0;
               }
             }
             const auto report = baselines::summarize(cells, tasks, methods,

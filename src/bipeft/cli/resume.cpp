@@ -136,7 +136,8 @@ std::optional<std::vector<std::string>> expand_resume(int argc, char** argv) {
   bool quiet = false;
   // Flags that change how, not what, the run computes may be given anew (--device must keep the
   // numbers the same to stay bit-identical, which only CPU-to-CPU guarantees).
-  const std::vector<std::string> runtime = {"--threads", "--device"};
+  // --shard (compare) says which cells this process computes; a saved one is never reused.
+  const std::vector<std::string> runtime = {"--threads", "--device", "--shard"};
   std::vector<std::string> overrides;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
@@ -162,8 +163,10 @@ std::optional<std::vector<std::string>> expand_resume(int argc, char** argv) {
   std::vector<std::string> cleaned;
   for (size_t i = 0; i < out.size(); ++i) {
     const bool overridden = std::find(overrides.begin(), overrides.end(), out[i]) != overrides.end();
-    if (out[i] == "--resume" || out[i] == "--out" || overridden) { ++i; continue; }
-    if (out[i].rfind("--resume=", 0) == 0 || out[i].rfind("--out=", 0) == 0 || out[i] == "--quiet" || out[i] == "-q") continue;
+    if (out[i] == "--resume" || out[i] == "--out" || out[i] == "--shard" || overridden) { ++i; continue; }
+    if (out[i].rfind("--resume=", 0) == 0 || out[i].rfind("--out=", 0) == 0 || out[i].rfind("--shard=", 0) == 0 ||
+        out[i] == "--quiet" || out[i] == "-q")
+      continue;
     cleaned.push_back(out[i]);
   }
   cleaned.insert(cleaned.end(), {"--out", dir, "--resume", dir});

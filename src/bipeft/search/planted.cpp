@@ -24,6 +24,8 @@ void PlantedOptions::validate() const {
   if (target_tokens < 1) throw ConfigError("planted: --tokens must be at least 1");
   if (max_sentences < 8) throw ConfigError("planted: --sentences must be at least 8");
   if (!(heldout_fraction > 0 && heldout_fraction < 1)) throw ConfigError("planted: held-out fraction must be in (0, 1)");
+  if (target != "logits" && target != "greedy")
+    throw ConfigError("planted: --target must be logits or greedy, got '" + target + "'");
   space.validate();
   search.validate();
   train.validate();
@@ -55,9 +57,15 @@ nlohmann::json PlantedReport::to_json() const {
           {"found", found.to_json()},
           {"random", random.to_json()},
           {"params", {{"planted", planted_params}, {"found", found_params}, {"random", random_params}}},
-          {"recovery", {{"precision", precision}, {"recall", recall}, {"f1", f1}, {"rank_accuracy", rank_accuracy}}},
+          {"recovery",
+           {{"precision", precision},
+            {"recall", recall},
+            {"f1", f1},
+            {"rank_accuracy", rank_accuracy},
+            {"sublayer", {{"precision", sublayer_precision}, {"recall", sublayer_recall}, {"f1", sublayer_f1}}}}},
           {"heldout_loss",
            {{"found", loss_found}, {"oracle", loss_oracle}, {"random", loss_random}, {"backbone", loss_backbone}}},
+          {"target", target},
           {"targets_changed", targets_changed},
           {"sentences", {{"train", train_sentences}, {"heldout", heldout_sentences}}},
           {"seconds", {{"search", search_seconds}, {"train", train_seconds}}},
@@ -77,26 +85,76 @@ void score_recovery(const peft::Structure& truth, const peft::Structure& found, 
   r.recall = truth.modules.empty() ? 0.0 : static_cast<double>(tp) / static_cast<double>(truth.modules.size());
   r.f1 = r.precision + r.recall > 0 ? 2 * r.precision * r.recall / (r.precision + r.recall) : 0.0;
   r.rank_accuracy = tp > 0 ? static_cast<double>(same_rank) / static_cast<double>(tp) : 0.0;
+  // Sublayer level: the site name without its last component, plus the method; each counted once.
+  auto sublayers = [](const peft::Structure& s) {
+    std::set<std::string> out;
+    for (const auto& m : s.modules) {
+      const auto dot = m.site.rfind('.');
+      out.insert((dot == std::string::npos ? m.site : m.site.substr(0, dot)) + ":" + m.method);
+    }
+    return out;
+  };
+  const auto ts = sublayers(truth), fs = sublayers(found);
+  int64_t hit = 0;
+  for (const auto& k : fs) hit += ts.count(k) ? 1 : 0;
+  r.sublayer_precision = fs.empty() ? 0.0 : static_cast<double>(hit) / static_cast<double>(fs.size());
+  r.sublayer_recall = ts.empty() ? 0.0 : static_cast<double>(hit) / static_cast<double>(ts.size());
+  r.sublayer_f1 = r.sublayer_precision + r.sublayer_recall > 0
+                      ? 2 * r.sublayer_precision * r.sublayer_recall / (r.sublayer_precision + r.sublayer_recall)
+                      : 0.0;
+}
+
+// Distillation: mean over target tokens of KL(teacher || student) on the vocabulary, both fed the
+// labels shifted right. Zero exactly when the student reproduces the teacher's distributions.
+train::BatchObjective distillation_objective(model::T5Model teacher) {
+  return [teacher](model::T5ModelImpl& student, const data::Batch& b) {
+    const auto device = student.shared->weight.device();
+    const auto ids = b.input_ids.to(device), mask = b.attention_mask.to(device), labels = b.labels.to(device);
+    const auto dec = student.shift_right(labels);
+    at::Tensor t_logp;
+    {
+      at::NoGradGuard ng;
+      t_logp = at::log_softmax(teacher.ptr()->forward(ids, mask, dec).logits, -1);
+    }
+    const auto s_logp = at::log_softmax(student.forward(ids, mask, dec).logits, -1);
+    const auto kl = (t_logp.exp() * (t_logp - s_logp)).sum(-1);
+    const auto keep = labels.ne(data::kLabelPad).to(kl.scalar_type());
+    return (kl * keep).sum() / keep.sum().clamp_min(1.0);
+  };
 }
 
 namespace {
 
-// Mean teacher-forced cross-entropy over every target token of `data`.
-double heldout_loss(model::T5ModelImpl& backbone, const std::vector<data::TokenizedExample>& data, int64_t pad_id) {
+// Mean loss per target token of `data` (teacher-forced on its labels) under `objective`.
+double heldout_loss(model::T5ModelImpl& backbone, const std::vector<data::TokenizedExample>& data, int64_t pad_id,
+                    const train::BatchObjective& objective) {
   at::NoGradGuard ng;
   const bool was_training = backbone.is_training();
   backbone.train(false);
-  const auto device = backbone.shared->weight.device();
   double total = 0, tokens = 0;
   for (const auto& idx : data::epoch_batches(data.size(), 32, 0, 0, /*shuffle=*/false)) {
     auto b = data::make_batch(data, idx, pad_id);
-    auto out = backbone.forward(b.input_ids.to(device), b.attention_mask.to(device), {}, b.labels.to(device));
     const double n = b.labels.ne(-100).sum().item<double>();
-    total += out.loss.item<double>() * n;
+    total += train::objective_loss(objective, backbone, b).item<double>() * n;
     tokens += n;
   }
   backbone.train(was_training);
   return tokens > 0 ? total / tokens : 0.0;
+}
+
+// A second backbone with the same configuration and weights (the teacher keeps its delta attached
+// while the student's modules come and go on the original).
+model::T5Model copy_backbone(model::T5ModelImpl& backbone) {
+  model::T5Model copy(backbone.config);
+  at::NoGradGuard ng;
+  auto dst = copy->named_parameters(/*recurse=*/true);
+  for (const auto& kv : backbone.named_parameters(/*recurse=*/true)) dst[kv.key()].copy_(kv.value());
+  auto dst_buffers = copy->named_buffers(/*recurse=*/true);
+  for (const auto& kv : backbone.named_buffers(/*recurse=*/true)) dst_buffers[kv.key()].copy_(kv.value());
+  copy->to(backbone.shared->weight.device());
+  for (auto& p : copy->parameters()) p.set_requires_grad(false);
+  copy->train(false);
+  return copy;
 }
 
 // Greedy outputs of `backbone` (with whatever is attached) as text, one per example.
@@ -149,6 +207,7 @@ PlantedReport run_planted_benchmark(model::T5Model backbone, const text::Tokeniz
   o.validate();
   if (sentences.size() < 8) throw ConfigError("planted: need at least 8 sentences, got " + std::to_string(sentences.size()));
   PlantedReport report;
+  report.target = o.target;
   report.planted.modules = o.planted.empty() ? default_planted(backbone->sites()) : o.planted;
   report.planted.validate(backbone->sites(), "planted structure");
   for (auto& p : backbone->parameters()) p.set_requires_grad(false);
@@ -161,18 +220,19 @@ PlantedReport run_planted_benchmark(model::T5Model backbone, const text::Tokeniz
 
   // Targets: the teacher's greedy outputs; the backbone's own outputs tell how much the delta matters.
   const auto base_out = greedy_texts(*backbone, tok, input_tok, o.target_tokens);
-  std::vector<std::string> teacher_out;
+  auto teacher_backbone = copy_backbone(*backbone);
+  peft::PeftModel teacher(teacher_backbone, report.planted, data::derive_seed(ctx.seed, 101));
+  report.planted_params = static_cast<double>(teacher->trainable_count());
   {
-    peft::PeftModel teacher(backbone, report.planted, data::derive_seed(ctx.seed, 101));
-    report.planted_params = static_cast<double>(teacher->trainable_count());
     at::NoGradGuard ng;
     auto gen = at::detail::createCPUGenerator(data::derive_seed(ctx.seed, 102));
     for (auto& p : teacher->trainable_parameters()) {
       const double stdev = o.delta_scale / std::sqrt(static_cast<double>(std::max<int64_t>(1, p.size(-1))));
       p.copy_(at::empty(p.sizes(), at::kFloat).normal_(0.0, stdev, gen));
     }
-    teacher_out = greedy_texts(*backbone, tok, input_tok, o.target_tokens);
   }
+  const auto teacher_out = greedy_texts(*teacher_backbone, tok, input_tok, o.target_tokens);
+  const train::BatchObjective objective = o.target == "logits" ? distillation_objective(teacher_backbone) : train::BatchObjective{};
   int64_t changed = 0;
   for (size_t i = 0; i < n; ++i) changed += teacher_out[i] != base_out[i] ? 1 : 0;
   report.targets_changed = static_cast<double>(changed) / static_cast<double>(n);
@@ -198,19 +258,32 @@ PlantedReport run_planted_benchmark(model::T5Model backbone, const text::Tokeniz
   report.train_sentences = static_cast<int64_t>(task.train.size());
   report.heldout_sentences = static_cast<int64_t>(heldout.size());
   const auto held_tok = data::tokenize_examples(tok, heldout, task.max_source_length, task.max_target_length);
-  report.loss_backbone = heldout_loss(*backbone, held_tok, tok.pad_id());
+  report.loss_backbone = heldout_loss(*backbone, held_tok, tok.pad_id(), objective);
   ctx.info("planted: " + std::to_string(report.planted.modules.size()) + " modules, " +
            std::to_string(static_cast<int64_t>(report.planted_params)) + " parameters; teacher differs from the backbone on " +
            std::to_string(changed) + " of " + std::to_string(n) + " sentences");
 
   // The search, with the planted parameter count as budget.
   Timer search_timer;
-  auto result = run_search(backbone, tok, task, o.space, o.search, report.planted_params, ctx);
+  auto search_options = o.search;
+  search_options.objective = objective;
+  auto result = run_search(backbone, tok, task, o.space, search_options, report.planted_params, ctx);
   report.search_seconds = search_timer.seconds();
   report.found = result.structure;
   report.search = result.to_json();
   score_recovery(report.planted, report.found, report);
 
+  SpaceOptions so = o.space;
+  so.ranks = o.search.ranks;
+  report.random = random_structure(backbone, build_space(so, backbone->sites()), so.ranks, report.planted_params,
+                                   data::derive_seed(ctx.seed, 105));
+  if (!o.train_structures) {
+    report.loss_found = report.loss_oracle = report.loss_random = NAN;
+    report.found_params = result.params;
+    report.random_params = NAN;
+    ctx.event({{"event", "done"}, {"report", report.to_json()}});
+    return report;
+  }
   // Train each structure from scratch with the same options and seed; compare held-out losses.
   Timer train_timer;
   auto train_and_score = [&](const peft::Structure& s, double* params) {
@@ -222,13 +295,10 @@ PlantedReport run_planted_benchmark(model::T5Model backbone, const text::Tokeniz
     *params = static_cast<double>(pm->trainable_count());
     auto opts = o.train;
     opts.eval_test = false;
+    opts.objective = objective;
     train::train_model(*pm, tok, task, opts, ctx);
-    return heldout_loss(*backbone, held_tok, tok.pad_id());
+    return heldout_loss(*backbone, held_tok, tok.pad_id(), objective);
   };
-  SpaceOptions so = o.space;
-  so.ranks = o.search.ranks;
-  report.random = random_structure(backbone, build_space(so, backbone->sites()), so.ranks, report.planted_params,
-                                   data::derive_seed(ctx.seed, 105));
   double unused = 0;
   report.loss_oracle = train_and_score(report.planted, &unused);
   report.loss_found = train_and_score(report.found, &report.found_params);

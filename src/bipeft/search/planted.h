@@ -1,7 +1,7 @@
 #pragma once
 // The planted-structure benchmark: ground truth that the search finds what matters. A teacher is the
 // frozen backbone plus a known sparse PEFT delta (chosen modules at chosen ranks with non-trivial
-// weights); its greedy outputs on real sentences become the training targets; the search runs on the
+// weights); its output distributions (or greedy tokens) on real sentences become the training targets; the search runs on the
 // bare backbone with the planted parameter count as budget. Reported: module recovery precision,
 // recall and F1, rank accuracy, and the held-out loss of the found structure against the oracle (the
 // planted structure trained from scratch) and a random structure of the same size.
@@ -16,6 +16,7 @@
 #include "bipeft/search/search_options.h"
 #include "bipeft/search/space.h"
 #include "bipeft/text/tokenizer.h"
+#include "bipeft/train/objective.h"
 #include "bipeft/train/train_options.h"
 
 namespace bipeft::search {
@@ -24,8 +25,12 @@ struct PlantedOptions {
   std::vector<peft::ModuleSpec> planted;  // the teacher's delta (empty: default_planted())
   double delta_scale = 1.0;               // teacher weights ~ N(0, (scale / sqrt(fan_in))^2) per tensor
   int64_t target_tokens = 4;              // teacher greedy tokens per sentence (the targets)
+  /// "logits": every step minimises KL(teacher || student) over the vocabulary at each of those tokens
+  /// (distillation: only the planted delta reaches zero); "greedy": cross-entropy on the greedy tokens.
+  std::string target = "logits";
   int64_t max_sentences = 512;            // sentences used (train + held-out)
   double heldout_fraction = 0.2;          // share of the sentences kept out of training for the loss
+  bool train_structures = true;           // false: search and recovery only (no found/oracle/random trainings)
   SpaceOptions space{"lora", {1, 4, 8}, false};
   SearchOptions search;                   // the search (epochs, triggers, batch, lr, ...)
   train::TrainOptions train;              // training of the found, oracle and random structures
@@ -37,17 +42,28 @@ std::vector<peft::ModuleSpec> default_planted(const std::vector<model::SiteInfo>
 
 struct PlantedReport {
   peft::Structure planted, found, random;
+  std::string target;               // PlantedOptions::target the losses below were measured with
   double planted_params = 0, found_params = 0, random_params = 0;
   double precision = 0, recall = 0, f1 = 0;
   double rank_accuracy = 0;         // of the recovered modules, the share found at the planted rank
+  // The same at sublayer granularity (encoder.block.0.layer.0 = one attention, ...): LoRA on v and on o
+  // of one attention (or q and k) can express the same change, so a search may find the right
+  // place under another module name. Reported beside the module-level figures, never instead.
+  double sublayer_precision = 0, sublayer_recall = 0, sublayer_f1 = 0;
   double targets_changed = 0;       // share of target tokens where the teacher differs from the backbone
-  double loss_found = 0, loss_oracle = 0, loss_random = 0;  // held-out teacher-forced CE after training
-  double loss_backbone = 0;         // held-out CE of the bare backbone
+  // Held-out loss per target token after training (teacher-forced on the teacher's greedy tokens):
+  // KL(teacher || student) with target "logits", cross-entropy on the tokens with "greedy".
+  double loss_found = 0, loss_oracle = 0, loss_random = 0;
+  double loss_backbone = 0;         // the same loss of the bare backbone
   int64_t train_sentences = 0, heldout_sentences = 0;
   double search_seconds = 0, train_seconds = 0;
   nlohmann::json search;            // SearchResult::to_json()
   nlohmann::json to_json() const;
 };
+
+/// KL(teacher || student) per target token, both teacher-forced on the batch labels; the teacher
+/// (with its delta attached) is run without gradients. Used with PlantedOptions::target "logits".
+train::BatchObjective distillation_objective(model::T5Model teacher);
 
 /// Module-level recovery of `found` against `truth` (site + method), and the share of matches at the same rank.
 void score_recovery(const peft::Structure& truth, const peft::Structure& found, PlantedReport& report);

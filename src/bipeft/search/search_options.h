@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bipeft/train/objective.h"
+
 namespace bipeft::search {
 
 struct SearchOptions {
@@ -33,6 +35,7 @@ struct SearchOptions {
   bool gumbel = true;                   // false: soft softmax instead of hard Gumbel samples
   int64_t log_every = 1;                // a trace line every N steps
   int64_t max_train_examples = 0;       // cap on the train split before halving (0 = all)
+  train::BatchObjective objective;      // loss of both halves (empty: label cross-entropy); set by code, not saved
   /// Throws ConfigError naming the broken constraint.
   void validate() const;
   nlohmann::json to_json() const;

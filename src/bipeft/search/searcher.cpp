@@ -113,7 +113,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
     return r;
   };
   auto forward_loss = [&](const std::vector<data::TokenizedExample>& all, const std::vector<size_t>& idx) {
-    return batch_loss(*backbone, all, idx, tok.pad_id());
+    return train::objective_loss(o.objective, *backbone, data::make_batch(all, idx, tok.pad_id()));
   };
   auto check = [&](const torch::Tensor& loss, const char* which, int64_t step) { return checked_loss(loss, which, step); };
 
@@ -127,6 +127,17 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
     ++result.triggers;
     for (size_t i = 0; i < sizes.size(); ++i)
       if (arch.modules[i].ranked) sizes[i] = expected[i];
+    // What the decision saw: [id, smoothed sensitivity, alpha's on-probability] of every module kept so far.
+    nlohmann::json scores = nlohmann::json::array();
+    {
+      const auto& sens = tracker.smoothed();
+      at::Tensor p_on;
+      if (arch.alpha.numel() > 0) p_on = at::softmax(arch.alpha.detach(), -1).select(1, 1).to(at::kCPU, at::kDouble).contiguous();
+      for (size_t i = 0; i < arch.modules.size(); ++i)
+        if (!arch.modules[i].removed)
+          scores.push_back({arch.modules[i].module->id(), sens[i],
+                            p_on.defined() && static_cast<int64_t>(i) < p_on.numel() ? nlohmann::json(p_on.data_ptr<double>()[i]) : nlohmann::json()});
+    }
     auto gone = modules_to_remove(tracker.smoothed(), removed_flags(), prunable, sizes, delta, /*force_one=*/!last);
     nlohmann::json removed_ids = nlohmann::json::array();
     for (size_t i : gone) {
@@ -163,7 +174,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
     ctx.event({{"event", "trigger"},       {"step", step},           {"trigger", result.triggers},
                {"remaining", k_rem},       {"expected", e + shared_params}, {"delta", delta},
                {"removed", removed_ids},   {"fixed", fixed_ids},     {"agreement", std::isnan(agreement) ? nlohmann::json() : nlohmann::json(agreement)},
-               {"kept_params", arch.kept_params() + shared_params}});
+               {"kept_params", arch.kept_params() + shared_params}, {"scores", scores}});
   };
 
   int64_t step = 0, start_epoch = 0, start_batch = 0;
@@ -272,7 +283,9 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
       arch.sample_gates_(Architecture::Stage::Binary, tau, gen);
       auto loss_w = forward_loss(w_tok, w_batches[t]);
       const double lw = check(loss_w, "train", step + 1);
-      loss_w.backward();
+      // When the sample switched every kept module off, no PEFT weight is in the graph: nothing to
+      // learn from this batch (AdamW skips parameters without a gradient; the step still counts).
+      if (loss_w.requires_grad()) loss_w.backward();
       const double lr = o.lr * schedule.factor(step);
       train::clipped_adamw_step(opt_w, weights, lr, o.clip_norm);
       ++step;

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bipeft/train/objective.h"
+
 namespace bipeft::train {
 
 struct TrainOptions {
@@ -19,6 +21,7 @@ struct TrainOptions {
   int64_t log_every = 10;         // a "step" event every N optimizer steps
   int64_t max_train_examples = 0; // use only the first N training examples (0 = all)
   bool eval_test = true;          // score the best-dev weights on test at the end
+  BatchObjective objective;       // loss of a step (empty: label cross-entropy); set by code, not saved
   /// Throws ConfigError naming the broken constraint.
   void validate() const;
   nlohmann::json to_json() const;

@@ -176,12 +176,12 @@ TrainResult train_model(peft::PeftModelImpl& pm, const text::Tokenizer& tok, con
       for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
       auto batch = data::make_batch(train_tok, idx, tok.pad_id());
       opt.zero_grad();
-      auto out = backbone.forward(batch.input_ids.to(device), batch.attention_mask.to(device), {}, batch.labels.to(device));
-      const double loss = out.loss.item<double>();
+      const auto step_loss = objective_loss(o.objective, backbone, batch);
+      const double loss = step_loss.item<double>();
       if (!std::isfinite(loss))
         throw NumericError("loss is " + std::to_string(loss) + " at step " + std::to_string(step + 1) + " (epoch " +
                            std::to_string(epoch + 1) + "); lower --lr or check the data");
-      out.loss.backward();
+      step_loss.backward();
       if (o.clip_norm > 0) {
         const double norm = torch::nn::utils::clip_grad_norm_(params, o.clip_norm);
         if (!std::isfinite(norm))
