@@ -446,6 +446,8 @@ std::vector<BadCase> bench_cases() {
       {"PlantedRankZero", planted("--planted " + kQ + ":lora:0"), "--planted"},
       {"PlantedUnknownSite", planted("--planted encoder.block.7.nosuch:lora:8"), "--planted"},
       {"PlantedUnknownMethod", planted("--planted " + kQ + ":dora:8"), "dora"},
+      {"PlantedOutsideTheSpace", planted("--planted decoder.block.0.layer.1.EncDecAttention.v:lora:8"), "not in the search space"},
+      {"PlantedRankNotACandidate", planted("--planted " + kQ + ":lora:2"), "candidate ranks"},
       {"UnknownSpace", planted("--space nonsense"), "--space"},
       {"RanksNotIntegers", planted("--ranks 1,x"), "--ranks"},
       {"RanksDecreasing", planted("--ranks 8,4"), "--ranks"},

@@ -85,7 +85,15 @@ TEST(Planted, TinyRunReportsConsistentFiguresAndLeavesTheBackboneBare) {
   EXPECT_LT(r.loss_oracle, r.loss_backbone);
   EXPECT_TRUE(std::isfinite(r.loss_found) && std::isfinite(r.loss_random));
   for (const auto& p : m->parameters()) EXPECT_FALSE(p.requires_grad());
+  // Each planted module's own effect is measured, in planted order, and is positive (it changes the teacher).
+  ASSERT_EQ(r.planted_effects.size(), r.planted.modules.size());
+  for (size_t i = 0; i < r.planted_effects.size(); ++i) {
+    EXPECT_EQ(r.planted_effects[i].first, r.planted.modules[i].site + ":lora");
+    EXPECT_GT(r.planted_effects[i].second, 0.0);
+  }
   auto j = r.to_json();
+  EXPECT_EQ(j["planted_effects"].size(), r.planted.modules.size());
+  EXPECT_TRUE(j["warnings"].is_array());
   EXPECT_TRUE(j.contains("recovery") && j.contains("heldout_loss") && j.contains("search"));
 }
 
@@ -111,6 +119,18 @@ TEST(Planted, DistillationIsZeroForTheTeacherItselfAndTrainsOnlyTheStudent) {
   ASSERT_TRUE(student->shared->weight.grad().defined());
   EXPECT_GT(student->shared->weight.grad().abs().sum().item<double>(), 0.0);
   for (const auto& p : teacher->parameters()) EXPECT_FALSE(p.grad().defined());
+}
+
+TEST(Planted, ModulesOutsideTheSpaceOrAtOtherRanksAreRefused) {
+  auto m = test::tiny_t5_with_real_vocab(2);
+  SpaceOptions lora{"lora", {1, 4, 8}, false};
+  check_planted_in_space(structure({{"encoder.block.0.layer.0.SelfAttention.q", "lora", 8}}), lora, {1, 4, 8}, m->sites());
+  EXPECT_THROW_WITH(check_planted_in_space(structure({{"decoder.block.0.layer.1.EncDecAttention.v", "lora", 8}}), lora,
+                                           {1, 4, 8}, m->sites()),
+                    ConfigError, "not in the search space");
+  EXPECT_THROW_WITH(check_planted_in_space(structure({{"encoder.block.0.layer.0.SelfAttention.q", "lora", 2}}), lora,
+                                           {1, 4, 8}, m->sites()),
+                    ConfigError, "candidate ranks");
 }
 
 TEST(Planted, BadOptionsAreConfigErrors) {

@@ -129,6 +129,11 @@ Command add_bench_command(CLI::App& root) {
             } catch (const ConfigError& e) {
               throw ConfigError("--space '" + o->p.space.space + "': " + e.what());
             }
+            try {
+              search::check_planted_in_space(planted, o->p.space, o->p.search.ranks, backbone->sites());
+            } catch (const ConfigError& e) {
+              throw ConfigError(std::string("--planted: ") + e.what());
+            }
             prepare_output_dir(o->out, o->overwrite);
             const auto path = [&](const std::string& f) { return (std::filesystem::path(o->out) / f).string(); };
             std::remove(path("trace.jsonl").c_str());  // --overwrite: a new trace, not appended to the old one

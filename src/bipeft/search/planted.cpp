@@ -66,10 +66,34 @@ nlohmann::json PlantedReport::to_json() const {
           {"heldout_loss",
            {{"found", loss_found}, {"oracle", loss_oracle}, {"random", loss_random}, {"backbone", loss_backbone}}},
           {"target", target},
+          {"warnings", warnings},
+          {"planted_effects", [&] {
+             nlohmann::json j = nlohmann::json::array();
+             for (const auto& [id, kl] : planted_effects) j.push_back({{"module", id}, {"kl_without", kl}});
+             return j;
+           }()},
           {"targets_changed", targets_changed},
           {"sentences", {{"train", train_sentences}, {"heldout", heldout_sentences}}},
           {"seconds", {{"search", search_seconds}, {"train", train_seconds}}},
           {"search", search}};
+}
+
+void check_planted_in_space(const peft::Structure& planted, const SpaceOptions& space_options,
+                            const std::vector<int64_t>& ranks, const std::vector<model::SiteInfo>& sites) {
+  planted.validate(sites, "planted structure");
+  SpaceOptions so = space_options;
+  so.ranks = ranks;
+  const auto space = build_space(so, sites);
+  for (const auto& m : planted.modules) {
+    bool found = false;
+    for (const auto& c : space.modules) found = found || (c.site == m.site && c.method == m.method);
+    if (!found)
+      throw ConfigError("planted module " + m.site + ":" + m.method + " is not in the search space '" +
+                        space_options.space + "', so no search could recover it; plant inside the space or widen --space");
+    if (std::find(ranks.begin(), ranks.end(), m.rank) == ranks.end())
+      throw ConfigError("planted module " + m.site + ":" + m.method + " has rank " + std::to_string(m.rank) +
+                        ", not one of the candidate ranks (--ranks); rank accuracy would be impossible");
+  }
 }
 
 void score_recovery(const peft::Structure& truth, const peft::Structure& found, PlantedReport& r) {
@@ -177,6 +201,34 @@ std::vector<std::string> greedy_texts(model::T5ModelImpl& backbone, const text::
   return out;
 }
 
+// KL(teacher || teacher without module i) on `data` for every planted module i, measured on the
+// student backbone carrying a copy of the rest of the teacher's delta.
+std::vector<double> planted_effects(model::T5Model backbone, peft::PeftModel& teacher, model::T5Model teacher_backbone,
+                                    const peft::Structure& planted, const std::vector<data::TokenizedExample>& data,
+                                    int64_t pad_id) {
+  const auto kl = distillation_objective(teacher_backbone);
+  std::vector<double> out;
+  for (size_t i = 0; i < planted.modules.size(); ++i) {
+    peft::Structure rest = planted;
+    rest.modules.erase(rest.modules.begin() + static_cast<std::ptrdiff_t>(i));
+    if (rest.modules.empty()) {
+      out.push_back(heldout_loss(*backbone, data, pad_id, kl));
+      continue;
+    }
+    peft::PeftModel ablated(backbone, rest, 0);
+    {
+      at::NoGradGuard ng;
+      for (const auto& m : ablated->modules) {
+        auto src = teacher->find(m->id())->parameters(), dst = m->parameters();
+        for (size_t k = 0; k < dst.size(); ++k) dst[k].copy_(src[k]);
+      }
+    }
+    out.push_back(heldout_loss(*backbone, data, pad_id, kl));
+    ablated->detach_();
+  }
+  return out;
+}
+
 // Modules of the space drawn in random order at random candidate ranks, added while they fit.
 peft::Structure random_structure(model::T5Model backbone, const peft::Structure& space, const std::vector<int64_t>& ranks,
                                  double budget, uint64_t seed) {
@@ -210,6 +262,7 @@ PlantedReport run_planted_benchmark(model::T5Model backbone, const text::Tokeniz
   report.target = o.target;
   report.planted.modules = o.planted.empty() ? default_planted(backbone->sites()) : o.planted;
   report.planted.validate(backbone->sites(), "planted structure");
+  check_planted_in_space(report.planted, o.space, o.search.ranks, backbone->sites());
   for (auto& p : backbone->parameters()) p.set_requires_grad(false);
 
   // Inputs: real sentences, truncated like a GLUE source.
@@ -259,6 +312,22 @@ PlantedReport run_planted_benchmark(model::T5Model backbone, const text::Tokeniz
   report.heldout_sentences = static_cast<int64_t>(heldout.size());
   const auto held_tok = data::tokenize_examples(tok, heldout, task.max_source_length, task.max_target_length);
   report.loss_backbone = heldout_loss(*backbone, held_tok, tok.pad_id(), objective);
+  // Each planted module's own effect: the teacher's delta without it, against the whole teacher.
+  {
+    const auto effects = planted_effects(backbone, teacher, teacher_backbone, report.planted, held_tok, tok.pad_id());
+    for (size_t i = 0; i < effects.size(); ++i) {
+      const auto& m = report.planted.modules[i];
+      report.planted_effects.emplace_back(m.site + ":" + m.method, effects[i]);
+      ctx.info("planted: without " + m.site + ":" + m.method + " the teacher's held-out KL is " + std::to_string(effects[i]));
+    }
+    const double top = effects.empty() ? 0.0 : *std::max_element(effects.begin(), effects.end());
+    for (const auto& [id, kl] : report.planted_effects)
+      if (kl < 0.1 * top)
+        report.warnings.push_back("planted module " + id + " hardly shows in the teacher's outputs (KL without it " +
+                                  std::to_string(kl) + ", the largest module's " + std::to_string(top) +
+                                  "): a search cannot be expected to recover it; plant it elsewhere or larger");
+    for (const auto& w : report.warnings) ctx.warn(w);
+  }
   ctx.info("planted: " + std::to_string(report.planted.modules.size()) + " modules, " +
            std::to_string(static_cast<int64_t>(report.planted_params)) + " parameters; teacher differs from the backbone on " +
            std::to_string(changed) + " of " + std::to_string(n) + " sentences");

@@ -51,6 +51,10 @@ struct PlantedReport {
   // place under another module name. Reported beside the module-level figures, never instead.
   double sublayer_precision = 0, sublayer_recall = 0, sublayer_f1 = 0;
   double targets_changed = 0;       // share of target tokens where the teacher differs from the backbone
+  // How much each planted module matters: held-out KL(teacher || teacher without that module), in
+  // planted order. A module whose removal hardly changes the teacher cannot be told apart by any search.
+  std::vector<std::pair<std::string, double>> planted_effects;
+  std::vector<std::string> warnings;  // e.g. a planted module that hardly changes the teacher
   // Held-out loss per target token after training (teacher-forced on the teacher's greedy tokens):
   // KL(teacher || student) with target "logits", cross-entropy on the tokens with "greedy".
   double loss_found = 0, loss_oracle = 0, loss_random = 0;
@@ -64,6 +68,11 @@ struct PlantedReport {
 /// KL(teacher || student) per target token, both teacher-forced on the batch labels; the teacher
 /// (with its delta attached) is run without gradients. Used with PlantedOptions::target "logits".
 train::BatchObjective distillation_objective(model::T5Model teacher);
+
+/// Throws ConfigError when a planted module is not a valid site, not in the search space, or at a
+/// rank that is not a candidate (the benchmark could not score it fairly).
+void check_planted_in_space(const peft::Structure& planted, const SpaceOptions& space, const std::vector<int64_t>& ranks,
+                            const std::vector<model::SiteInfo>& sites);
 
 /// Module-level recovery of `found` against `truth` (site + method), and the share of matches at the same rank.
 void score_recovery(const peft::Structure& truth, const peft::Structure& found, PlantedReport& report);
