@@ -25,10 +25,16 @@ struct SearchRun {
   std::vector<nlohmann::json> events;
 };
 
-SearchRun run_tiny(double budget, int64_t triggers, uint64_t seed = 5, const train::Checkpointing& ck = {},
-                   int64_t stop_after = 0) {
+// The tiny model searched over the default space on the shipped SST-2 sample.
+SearchResult search_sample(const SearchOptions& o, double budget, const RunContext& ctx = {},
+                           const train::Checkpointing& ck = {}) {
   auto tok = text::Tokenizer::from_file(test::source_path("examples/spiece.model"));
   auto task = data::load_task("sst2", test::source_path("examples/data/sst2"), data::TaskOptions{});
+  return run_search(tiny_t5(), tok, task, SpaceOptions{}, o, budget, ctx, ck);
+}
+
+SearchRun run_tiny(double budget, int64_t triggers, uint64_t seed = 5, const train::Checkpointing& ck = {},
+                   int64_t stop_after = 0) {
   SearchOptions o;
   o.epochs = 30;
   o.prune_begin_epoch = 0;
@@ -44,7 +50,7 @@ SearchRun run_tiny(double budget, int64_t triggers, uint64_t seed = 5, const tra
   ctx.stop_requested = &stop;
   if (stop_after > 0) ctx.progress = std::make_shared<test::StopAfter>(&stop, "search", stop_after);
   SearchRun run;
-  run.result = run_search(tiny_t5(), tok, task, SpaceOptions{}, o, budget, ctx, ck);
+  run.result = search_sample(o, budget, ctx, ck);
   run.events = sink->events;
   return run;
 }
@@ -149,8 +155,6 @@ TEST(Searcher, StoppedAndResumedSearchEqualsAnUninterruptedOne) {
 }
 
 TEST(Searcher, BothHalvesUseTheGivenObjective) {
-  auto tok = text::Tokenizer::from_file(test::source_path("examples/spiece.model"));
-  auto task = data::load_task("sst2", test::source_path("examples/data/sst2"), data::TaskOptions{});
   SearchOptions o;
   o.epochs = 2;
   o.prune_begin_epoch = 0;
@@ -162,7 +166,7 @@ TEST(Searcher, BothHalvesUseTheGivenObjective) {
     ++calls;
     return train::objective_loss({}, m, b);
   };
-  auto r = run_search(tiny_t5(), tok, task, SpaceOptions{}, o, 3000, RunContext{});
+  auto r = search_sample(o, 3000);
   EXPECT_GT(r.steps, 0);
   EXPECT_EQ(calls, 2 * r.steps) << "one weight step and one architecture step per search step";
 }
@@ -170,8 +174,6 @@ TEST(Searcher, BothHalvesUseTheGivenObjective) {
 TEST(Searcher, AWeightStepWithNothingToTrainIsSkippedNotFatal) {
   // A sample can switch every kept module off: the loss then reaches no PEFT weight. Such a step must
   // not abort the search (it once did, with "element 0 of tensors does not require grad").
-  auto tok = text::Tokenizer::from_file(test::source_path("examples/spiece.model"));
-  auto task = data::load_task("sst2", test::source_path("examples/data/sst2"), data::TaskOptions{});
   SearchOptions o;
   o.epochs = 1;
   o.prune_begin_epoch = 0;
@@ -179,7 +181,7 @@ TEST(Searcher, AWeightStepWithNothingToTrainIsSkippedNotFatal) {
   o.batch_size = 16;
   o.max_train_examples = 32;
   o.objective = [](model::T5ModelImpl&, const data::Batch&) { return at::zeros({}); };
-  auto r = run_search(tiny_t5(), tok, task, SpaceOptions{}, o, 3000, RunContext{});
+  auto r = search_sample(o, 3000);
   EXPECT_EQ(r.steps, 1);
   EXPECT_LE(r.params, 3000);
 }

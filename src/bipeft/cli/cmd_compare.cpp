@@ -227,6 +227,9 @@ Command add_compare_command(CLI::App& root) {
             auto log = std::make_shared<JsonlWriter>(path(shard == 0 ? "log.jsonl" : "log.shard-" + std::to_string(shard) + ".jsonl"));
             log->write({{"event", o->resume.resuming() ? "resume" : "start"}, {"options", options}});
 
+            const auto cell_dir_of = [&](const std::string& task_name, const std::string& method, uint64_t seed) {
+              return path("cells/" + task_name + "/" + method + "/seed-" + std::to_string(seed));
+            };
             std::vector<baselines::CellResult> cells;
             const int64_t total = static_cast<int64_t>(tasks.size() * methods.size()) * o->seeds;
             int64_t index = 0, computed = 0;
@@ -239,7 +242,7 @@ Command add_compare_command(CLI::App& root) {
                 std::optional<data::TaskData> task;
                 for (const auto& method : methods) {
                   ++index;
-                  const auto cell_dir = path("cells/" + task_name + "/" + method + "/seed-" + std::to_string(seed));
+                  const auto cell_dir = cell_dir_of(task_name, method, seed);
                   const auto result_file = cell_dir + "/result.json";
                   const std::string label = "[" + std::to_string(index) + "/" + std::to_string(total) + "] " +
                                             task_name + " " + method + " seed " + std::to_string(seed);
@@ -323,7 +326,7 @@ Command add_compare_command(CLI::App& root) {
               for (int64_t k = 0; k < o->seeds; ++k)
                 for (const auto& task_name : tasks)
                   for (const auto& method : methods) {
-                    const auto f = path("cells/" + task_name + "/" + method + "/seed-" + std::to_string(o->rt.seed + static_cast<uint64_t>(k)) + "/result.json");
+                    const auto f = cell_dir_of(task_name, method, o->rt.seed + static_cast<uint64_t>(k)) + "/result.json";
                     if (io::is_file(f)) cells.push_back(baselines::CellResult::from_json(io::read_json_file(f), f));
                     else ++missing;
                   }

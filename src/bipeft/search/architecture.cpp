@@ -75,9 +75,15 @@ double Architecture::kept_params() const {
   return total;
 }
 
+std::vector<double> Architecture::on_probabilities() const {
+  at::NoGradGuard ng;
+  const auto p = at::softmax(alpha.detach().to(at::kDouble), -1).select(1, 1).contiguous();
+  return std::vector<double>(p.data_ptr<double>(), p.data_ptr<double>() + p.numel());
+}
+
 std::vector<double> Architecture::expected_sizes(bool use_alpha) const {
   at::NoGradGuard ng;
-  auto p_on = at::softmax(alpha.detach().to(at::kDouble), -1).select(1, 1).contiguous();
+  const auto p_on = on_probabilities();
   auto w = beta.numel() > 0 ? at::softmax(beta.detach().to(at::kDouble), -1).contiguous() : beta.to(at::kDouble);
   const int64_t C = static_cast<int64_t>(candidates.size());
   std::vector<double> out(modules.size(), 0.0);
@@ -85,7 +91,7 @@ std::vector<double> Architecture::expected_sizes(bool use_alpha) const {
     const auto& m = modules[i];
     if (m.removed) continue;
     // The entangled ablation has no separate on/off choice for ranked modules.
-    const double pi = (use_alpha && (!m.ranked || iterative)) ? p_on.data_ptr<double>()[i] : 1.0;
+    const double pi = (use_alpha && (!m.ranked || iterative)) ? p_on[i] : 1.0;
     if (!m.ranked) {
       out[i] = pi * m.full;
       continue;

@@ -56,6 +56,8 @@ class Architecture {
   /// counts with alpha's on-probability and ranks as softmax(beta); without it (the final phase) a
   /// kept module counts in full at its current rank, i.e. E is the exact kept size.
   std::vector<double> expected_sizes(bool use_alpha) const;
+  /// softmax(alpha)[on] of every module (in double precision), in module order.
+  std::vector<double> on_probabilities() const;
   /// Eq. 10 vector of dimension values over the ranked modules (0 removed, fixed value when fixed).
   std::vector<double> dimension_values() const;
   /// Indices of ranked modules that are neither removed nor fixed.

@@ -19,6 +19,11 @@
 
 namespace bipeft::search {
 
+namespace {
+// "<site>:<method>", the id PeftModule::id() gives the same module.
+std::string spec_id(const peft::ModuleSpec& m) { return m.site + ":" + m.method; }
+}  // namespace
+
 void PlantedOptions::validate() const {
   if (!(delta_scale > 0)) throw ConfigError("planted: --scale must be positive");
   if (target_tokens < 1) throw ConfigError("planted: --tokens must be at least 1");
@@ -80,7 +85,6 @@ nlohmann::json PlantedReport::to_json() const {
 
 void check_planted_in_space(const peft::Structure& planted, const SpaceOptions& space_options,
                             const std::vector<int64_t>& ranks, const std::vector<model::SiteInfo>& sites) {
-  planted.validate(sites, "planted structure");
   SpaceOptions so = space_options;
   so.ranks = ranks;
   const auto space = build_space(so, sites);
@@ -88,20 +92,19 @@ void check_planted_in_space(const peft::Structure& planted, const SpaceOptions& 
     bool found = false;
     for (const auto& c : space.modules) found = found || (c.site == m.site && c.method == m.method);
     if (!found)
-      throw ConfigError("planted module " + m.site + ":" + m.method + " is not in the search space '" +
+      throw ConfigError("planted module " + spec_id(m) + " is not in the search space '" +
                         space_options.space + "', so no search could recover it; plant inside the space or widen --space");
     if (std::find(ranks.begin(), ranks.end(), m.rank) == ranks.end())
-      throw ConfigError("planted module " + m.site + ":" + m.method + " has rank " + std::to_string(m.rank) +
+      throw ConfigError("planted module " + spec_id(m) + " has rank " + std::to_string(m.rank) +
                         ", not one of the candidate ranks (--ranks); rank accuracy would be impossible");
   }
 }
 
 void score_recovery(const peft::Structure& truth, const peft::Structure& found, PlantedReport& r) {
-  auto key = [](const peft::ModuleSpec& m) { return m.site + ":" + m.method; };
   int64_t tp = 0, same_rank = 0;
   for (const auto& t : truth.modules)
     for (const auto& f : found.modules)
-      if (key(t) == key(f)) {
+      if (spec_id(t) == spec_id(f)) {
         ++tp;
         same_rank += t.rank == f.rank ? 1 : 0;
       }
@@ -317,8 +320,8 @@ PlantedReport run_planted_benchmark(model::T5Model backbone, const text::Tokeniz
     const auto effects = planted_effects(backbone, teacher, teacher_backbone, report.planted, held_tok, tok.pad_id());
     for (size_t i = 0; i < effects.size(); ++i) {
       const auto& m = report.planted.modules[i];
-      report.planted_effects.emplace_back(m.site + ":" + m.method, effects[i]);
-      ctx.info("planted: without " + m.site + ":" + m.method + " the teacher's held-out KL is " + std::to_string(effects[i]));
+      report.planted_effects.emplace_back(spec_id(m), effects[i]);
+      ctx.info("planted: without " + spec_id(m) + " the teacher's held-out KL is " + std::to_string(effects[i]));
     }
     const double top = effects.empty() ? 0.0 : *std::max_element(effects.begin(), effects.end());
     for (const auto& [id, kl] : report.planted_effects)

@@ -69,8 +69,8 @@ struct PlantedReport {
 /// (with its delta attached) is run without gradients. Used with PlantedOptions::target "logits".
 train::BatchObjective distillation_objective(model::T5Model teacher);
 
-/// Throws ConfigError when a planted module is not a valid site, not in the search space, or at a
-/// rank that is not a candidate (the benchmark could not score it fairly).
+/// Throws ConfigError when a planted module (of a structure already checked with validate()) is not
+/// in the search space or is at a rank that is not a candidate (the benchmark could not score it fairly).
 void check_planted_in_space(const peft::Structure& planted, const SpaceOptions& space, const std::vector<int64_t>& ranks,
                             const std::vector<model::SiteInfo>& sites);
 

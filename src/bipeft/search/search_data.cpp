@@ -8,6 +8,7 @@
 
 #include "bipeft/core/error.h"
 #include "bipeft/data/splits.h"
+#include "bipeft/train/objective.h"
 
 namespace bipeft::search {
 
@@ -110,9 +111,7 @@ SearchHalves tokenize_search_halves(const text::Tokenizer& tok, const data::Task
 
 at::Tensor batch_loss(model::T5ModelImpl& model, const std::vector<data::TokenizedExample>& examples,
                       const std::vector<size_t>& idx, int64_t pad_id) {
-  const auto device = model.shared->weight.device();
-  auto b = data::make_batch(examples, idx, pad_id);
-  return model.forward(b.input_ids.to(device), b.attention_mask.to(device), {}, b.labels.to(device)).loss;
+  return train::objective_loss({}, model, data::make_batch(examples, idx, pad_id));
 }
 
 double checked_loss(const at::Tensor& loss, const std::string& which, int64_t step) {

@@ -129,15 +129,9 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
       if (arch.modules[i].ranked) sizes[i] = expected[i];
     // What the decision saw: [id, smoothed sensitivity, alpha's on-probability] of every module kept so far.
     nlohmann::json scores = nlohmann::json::array();
-    {
-      const auto& sens = tracker.smoothed();
-      at::Tensor p_on;
-      if (arch.alpha.numel() > 0) p_on = at::softmax(arch.alpha.detach(), -1).select(1, 1).to(at::kCPU, at::kDouble).contiguous();
-      for (size_t i = 0; i < arch.modules.size(); ++i)
-        if (!arch.modules[i].removed)
-          scores.push_back({arch.modules[i].module->id(), sens[i],
-                            p_on.defined() && static_cast<int64_t>(i) < p_on.numel() ? nlohmann::json(p_on.data_ptr<double>()[i]) : nlohmann::json()});
-    }
+    const auto p_on = arch.on_probabilities();
+    for (size_t i = 0; i < arch.modules.size(); ++i)
+      if (!arch.modules[i].removed) scores.push_back({arch.modules[i].module->id(), tracker.smoothed()[i], p_on[i]});
     auto gone = modules_to_remove(tracker.smoothed(), removed_flags(), prunable, sizes, delta, /*force_one=*/!last);
     nlohmann::json removed_ids = nlohmann::json::array();
     for (size_t i : gone) {
