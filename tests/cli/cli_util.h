@@ -2,11 +2,15 @@
 // Running the built `bipeft` binary from tests: exit code, stdout, stderr.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "test_util.h"
 
@@ -28,16 +32,49 @@ inline std::string slurp(const std::string& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-/// Runs `bipeft <args>` (a shell fragment) and captures its outputs.
-inline CliResult run_cli(const std::string& args) {
+/// Runs `bipeft <args>` (a shell fragment) with extra environment `env` ("NAME=value ...") and captures
+/// its outputs.
+inline CliResult run_cli(const std::string& args, const std::string& env = "") {
   TempDir tmp;
-  const std::string cmd = std::string(BIPEFT_BINARY) + " " + args + " > " + (tmp / "out") + " 2> " + (tmp / "err");
+  const std::string cmd = env + (env.empty() ? "" : " ") + std::string(BIPEFT_BINARY) + " " + args + " > " + (tmp / "out") + " 2> " + (tmp / "err");
   const int status = std::system(cmd.c_str());
   CliResult r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   r.out = slurp(tmp / "out");
   r.err = slurp(tmp / "err");
   return r;
+}
+
+/// The JSON objects of a JSONL file, one per non-empty line.
+inline std::vector<nlohmann::json> events_of(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(slurp(path));
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+/// Starts `bipeft <args>` with extra environment `env` ("NAME=value ..." or empty) and its stdout/stderr
+/// in `log_dir`/stdout and `log_dir`/stderr; returns its pid.
+inline pid_t spawn(const std::string& args, const std::string& log_dir, const std::string& env = "") {
+  const std::string cmd = env + (env.empty() ? "" : " ") + "exec " + BIPEFT_BINARY + " " + args + " > " + log_dir +
+                          "/stdout 2> " + log_dir + "/stderr";
+  pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+/// True once `log` holds an event for which `pred` holds.
+inline bool log_has(const std::string& log, const std::function<bool(const nlohmann::json&)>& pred) {
+  std::istringstream in(slurp(log));
+  for (std::string line; std::getline(in, line);) {
+    auto e = nlohmann::json::parse(line, nullptr, false);
+    if (!e.is_discarded() && pred(e)) return true;
+  }
+  return false;
 }
 
 /// A suite that shares one tiny T5 folder (d_model 32, one block, real vocabulary) made by `bipeft init`.

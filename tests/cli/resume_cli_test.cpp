@@ -23,14 +23,9 @@ namespace {
 
 using test::run_cli;
 using test::slurp;
-
-std::vector<nlohmann::json> events_of(const std::string& path) {
-  std::vector<nlohmann::json> out;
-  std::istringstream in(slurp(path));
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
+using test::events_of;
+using test::spawn;
+using test::log_has;
 
 // Wall times differ between runs; everything else must not.
 void strip_times(nlohmann::json& j) {
@@ -54,28 +49,6 @@ std::vector<nlohmann::json> comparable(const std::string& path) {
     out.push_back(e);
   }
   return out;
-}
-
-// Starts `bipeft <args>` with extra environment `env` ("NAME=value" or empty); returns its pid.
-pid_t spawn(const std::string& args, const std::string& log_dir, const std::string& env = "") {
-  const std::string cmd = env + (env.empty() ? "" : " ") + "exec " + BIPEFT_BINARY + " " + args + " > " + log_dir +
-                          "/stdout 2> " + log_dir + "/stderr";
-  pid_t pid = fork();
-  if (pid == 0) {
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  return pid;
-}
-
-// True once `log` holds an event for which `pred` holds.
-bool log_has(const std::string& log, const std::function<bool(const nlohmann::json&)>& pred) {
-  std::istringstream in(slurp(log));
-  for (std::string line; std::getline(in, line);) {
-    auto e = nlohmann::json::parse(line, nullptr, false);
-    if (!e.is_discarded() && pred(e)) return true;
-  }
-  return false;
 }
 
 // Waits for `pid`; returns the signal that ended it (0 when it exited).

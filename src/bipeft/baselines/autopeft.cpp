@@ -77,6 +77,7 @@ search::SearchResult autopeft_search(model::T5Model backbone, const text::Tokeni
              {"space_params", sizes.whole}, {"budget", budget}, {"trials", ao.trials},
              {"steps_per_trial", steps_per_trial}});
 
+  const dist::DataParallel dp(ctx.comm);  // each process computes its shard of every trial batch
   double best_params = 0;
   int64_t step = 0;
   for (int64_t trial = 0; trial < ao.trials; ++trial) {
@@ -90,12 +91,11 @@ search::SearchResult autopeft_search(model::T5Model backbone, const text::Tokeni
     for (int64_t e = 0; e < ao.trial_epochs; ++e) {
       auto batches = data::epoch_batches(halves.train.size(), o.batch_size, ctx.seed, e, true);
       for (const auto& idx : batches) {
-        if (ctx.should_stop())
+        if (dp.any(ctx.should_stop()))
           throw Interrupted("autopeft search stopped in trial " + std::to_string(trial + 1) + " (no state is kept)");
         adam.zero_grad();
-        auto loss = search::batch_loss(*backbone, halves.train, idx, tok.pad_id());
-        last_loss = search::checked_loss(loss, "train", step + 1);
-        loss.backward();
+        auto loss = search::batch_loss(dp, *backbone, halves.train, idx, tok.pad_id());
+        last_loss = search::checked_loss(dp.backward_(loss, {}, params), "train", step + 1);
         train::clipped_adamw_step(adam, params, o.lr, o.clip_norm);
         ++step;
         char status[96];

@@ -62,6 +62,7 @@ search::SearchResult prune_peft_search(model::T5Model backbone, const text::Toke
     return best;
   };
 
+  const dist::DataParallel dp(ctx.comm);  // each process computes its shard of every batch
   at::manual_seed(ctx.seed);  // dropout
   const auto halves = search::tokenize_search_halves(tok, task, o.max_train_examples);
   auto weights = supernet->trainable_parameters();
@@ -86,7 +87,7 @@ search::SearchResult prune_peft_search(model::T5Model backbone, const text::Toke
     auto batches = data::epoch_batches(halves.train.size(), o.batch_size, ctx.seed, epoch, true);
     supernet->train(true);
     for (size_t t = 0; t < batches.size() && !done; ++t) {
-      if (ctx.should_stop())
+      if (dp.any(ctx.should_stop()))
         throw Interrupted("prunepeft search stopped at step " + std::to_string(step) + " (no state is kept)");
       // Gates of value 1 whose gradients are the Taylor importances.
       std::vector<at::Tensor> leaves(N);
@@ -101,9 +102,12 @@ search::SearchResult prune_peft_search(model::T5Model backbone, const text::Toke
         modules[i]->set_gate(g);
       }
       opt.zero_grad();
-      auto loss = search::batch_loss(*backbone, halves.train, batches[t], tok.pad_id());
-      const double l = search::checked_loss(loss, "train", step + 1);
-      loss.backward();
+      // The gates' gradients (the importances) are summed over processes with the weights'.
+      auto summed = weights;
+      for (const auto& leaf : leaves)
+        if (leaf.defined()) summed.push_back(leaf);
+      auto loss = search::batch_loss(dp, *backbone, halves.train, batches[t], tok.pad_id());
+      const double l = search::checked_loss(dp.backward_(loss, {}, summed), "train", step + 1);
       const double lr = o.lr * schedule.factor(step);
       train::clipped_adamw_step(opt, weights, lr, o.clip_norm);
       ++step;

@@ -87,6 +87,7 @@ search::SearchResult s3delta_search(model::T5Model backbone, const text::Tokeniz
   auto alpha = at::empty({static_cast<int64_t>(modules.size())}, at::kFloat);
   alpha.normal_(0.0, s3.alpha_init_std, gen);
   alpha.set_requires_grad(true);
+  const dist::DataParallel dp(ctx.comm);  // each process computes its shard of every batch
   at::manual_seed(ctx.seed);  // dropout
   const auto halves = search::tokenize_search_halves(tok, task, o.max_train_examples);
   auto weights = supernet->trainable_parameters();
@@ -148,14 +149,13 @@ search::SearchResult s3delta_search(model::T5Model backbone, const text::Tokeniz
     auto a_batches = data::epoch_batches(halves.val.size(), o.batch_size, data::derive_seed(ctx.seed, 1000), epoch, true);
     supernet->train(true);
     for (size_t t = 0; t < w_batches.size(); ++t) {
-      if (ctx.should_stop()) throw Interrupted("s3delta search stopped at step " + std::to_string(step) + " (no state is kept)");
+      if (dp.any(ctx.should_stop())) throw Interrupted("s3delta search stopped at step " + std::to_string(step) + " (no state is kept)");
       // 1. Alpha step on a validation-half batch.
       opt_a.zero_grad();
       opt_w.zero_grad();
       set_gates(probabilities(alpha));
-      auto loss_a = search::batch_loss(*backbone, halves.val, a_batches[t % a_batches.size()], tok.pad_id());
-      const double la = search::checked_loss(loss_a, "validation", step + 1);
-      loss_a.backward();
+      auto loss_a = search::batch_loss(dp, *backbone, halves.val, a_batches[t % a_batches.size()], tok.pad_id());
+      const double la = search::checked_loss(dp.backward_(loss_a, {}, {alpha}), "validation", step + 1);
       opt_a.step();
       // 2. Weight step on a train-half batch with freshly sampled gates (no alpha gradient).
       opt_w.zero_grad();
@@ -164,9 +164,8 @@ search::SearchResult s3delta_search(model::T5Model backbone, const text::Tokeniz
         auto p = probabilities(alpha);
         set_gates(p);
       }
-      auto loss_w = search::batch_loss(*backbone, halves.train, w_batches[t], tok.pad_id());
-      const double lw = search::checked_loss(loss_w, "train", step + 1);
-      loss_w.backward();
+      auto loss_w = search::batch_loss(dp, *backbone, halves.train, w_batches[t], tok.pad_id());
+      const double lw = search::checked_loss(dp.backward_(loss_w, {}, weights), "train", step + 1);
       const double lr = o.lr * schedule.factor(step);
       train::clipped_adamw_step(opt_w, weights, lr, o.clip_norm);
       ++step;

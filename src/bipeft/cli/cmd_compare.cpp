@@ -12,6 +12,7 @@
 #include "bipeft/baselines/search_method.h"
 #include "bipeft/cli/command.h"
 #include "bipeft/cli/common_args.h"
+#include "bipeft/cli/workers.h"
 #include "bipeft/cli/jsonl_writer.h"
 #include "bipeft/cli/number_checks.h"
 #include "bipeft/cli/progress_bar.h"
@@ -139,8 +140,11 @@ Command add_compare_command(CLI::App& root) {
                   "loads the cells the others finished; the shard that finds every cell done writes the tables");
   add_resume_options(*app, o->resume);
   add_runtime_options(*app, o->rt);
+  add_dist_options(*app, o->rt);
   return {app, [o]() {
+            if (auto code = launch_local_workers(o->rt, "compare")) return *code;
             auto ctx = make_run_context(o->rt, "compare");
+            join_workers(ctx, o->rt, o->resume, "compare");
             const auto [shard, shards] = parse_shard(o->shard);
             if (o->dropout != -1 && !(o->dropout >= 0 && o->dropout < 1))
               throw ConfigError("--dropout " + std::to_string(o->dropout) + " must be in [0, 1)");
@@ -215,7 +219,7 @@ Command add_compare_command(CLI::App& root) {
                                       {"batch", o->batch},     {"lr", o->lr},          {"retrain_lr", o->retrain_lr},
                                       {"manual_rank", o->manual_rank},                 {"format", o->format},
                                       {"dropout", o->dropout}};
-            o->out = prepare_run_dir(o->out, o->overwrite, o->resume, "compare", options, "results.json");
+            o->out = prepare_run_dir(output_dir_of_rank(ctx, o->out), o->overwrite, o->resume, "compare", options, "results.json");
             const auto path = [&](const std::string& f) { return (fs::path(o->out) / f).string(); };
             if (!o->resume.resuming()) {
               std::error_code ec;

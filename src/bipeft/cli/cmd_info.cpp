@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "bipeft/cli/command.h"
+#include "bipeft/dist/communicator.h"
 #include "bipeft/cli/common_args.h"
 #include "bipeft/core/strings.h"
 #include "bipeft/core/system_info.h"
@@ -42,6 +43,7 @@ Command add_info_command(CLI::App& root) {
                 {"device", ctx.device.str()},
                 {"blas", blas_library_path()},
                 {"blas_is_fast", is_openblas(blas_library_path())},
+                {"distributed", dist::has_gloo() ? "c10d gloo" : "none"},
                 {"torch", torch_summary()},
             };
             std::cout << j.dump(2) << std::endl;

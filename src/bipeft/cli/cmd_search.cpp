@@ -6,6 +6,7 @@
 #include "bipeft/baselines/search_method.h"
 #include "bipeft/cli/command.h"
 #include "bipeft/cli/common_args.h"
+#include "bipeft/cli/workers.h"
 #include "bipeft/cli/jsonl_writer.h"
 #include "bipeft/cli/number_checks.h"
 #include "bipeft/cli/resume.h"
@@ -93,8 +94,11 @@ Command add_search_command(CLI::App& root) {
   app->add_flag("--overwrite", o->overwrite, "Write into a non-empty --out");
   add_resume_options(*app, o->resume);
   add_runtime_options(*app, o->rt);
+  add_dist_options(*app, o->rt);
   return {app, [o, app]() {
+            if (auto code = launch_local_workers(o->rt, "search")) return *code;
             auto ctx = make_run_context(o->rt, "search");
+            join_workers(ctx, o->rt, o->resume, "search");
             try {
               o->method = baselines::canonical_search_method(o->method);
             } catch (const ConfigError& e) {
@@ -147,7 +151,7 @@ Command add_search_command(CLI::App& root) {
               }
               options["retrain_options"] = o->retrain_opts.to_json();
             }
-            o->out = prepare_run_dir(o->out, o->overwrite, o->resume, "search", options, "summary.json");
+            o->out = prepare_run_dir(output_dir_of_rank(ctx, o->out), o->overwrite, o->resume, "search", options, "summary.json");
             const auto path = [&](const std::string& f) { return (std::filesystem::path(o->out) / f).string(); };
             const auto search_ck = checkpointing(o->out, "search_state.safetensors", o->resume);
             const auto retrain_ck = checkpointing(o->out, "retrain_state.safetensors", o->resume);

@@ -5,6 +5,7 @@
 
 #include "bipeft/cli/command.h"
 #include "bipeft/cli/common_args.h"
+#include "bipeft/cli/workers.h"
 #include "bipeft/cli/jsonl_writer.h"
 #include "bipeft/cli/resume.h"
 #include "bipeft/cli/run_header.h"
@@ -85,8 +86,11 @@ Command add_train_command(CLI::App& root) {
   app->add_flag("--overwrite", o->overwrite, "Write into a non-empty --out");
   add_resume_options(*app, o->resume);
   add_runtime_options(*app, o->rt);
+  add_dist_options(*app, o->rt);
   return {app, [o]() {
+            if (auto code = launch_local_workers(o->rt, "train")) return *code;
             auto ctx = make_run_context(o->rt, "train");
+            join_workers(ctx, o->rt, o->resume, "train");
             o->train.eval_test = !o->no_test;
             o->train.validate();
             const auto task = data::load_task(o->task.task, o->task.data, task_options(o->task, o->rt.seed));
@@ -99,7 +103,7 @@ Command add_train_command(CLI::App& root) {
                                       {"seed", o->rt.seed},          {"train", o->train.to_json()},
                                       {"dropout", backbone->config.dropout_rate},
                                       {"structure", structure.to_json()}};
-            o->out = prepare_run_dir(o->out, o->overwrite, o->resume, "train", options, "scores.json");
+            o->out = prepare_run_dir(output_dir_of_rank(ctx, o->out), o->overwrite, o->resume, "train", options, "scores.json");
             const auto path = [&](const char* f) { return (std::filesystem::path(o->out) / f).string(); };
             const auto ck = checkpointing(o->out, "train_state.safetensors", o->resume);
             if (o->resume.resuming()) {

@@ -71,7 +71,8 @@ void add_runtime_options(CLI::App& app, RuntimeOptions& o, bool with_seed) {
 
 void log_line(const std::string& task, LogLevel level, const std::string& msg) {
   const char* tag = level == LogLevel::Warning ? "warning: " : level == LogLevel::Error ? "error: " : "";
-  std::cerr << "bipeft " << task << ": " << tag << msg << "\n";
+  // One write per line, so that the lines of several worker processes sharing stderr do not interleave.
+  std::cerr << ("bipeft " + task + ": " + tag + msg + "\n");
 }
 
 RunContext make_run_context(const RuntimeOptions& o, const std::string& task) {

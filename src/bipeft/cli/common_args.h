@@ -18,6 +18,8 @@ struct RuntimeOptions {
   int threads = 0;              // intra-op threads; 0 = all cores
   uint64_t seed = 42;
   bool quiet = false;           // no progress bar or info lines
+  int nproc = 0;                // --nproc: local data-parallel workers to start (search, train, compare)
+  int dist_timeout = 1800;      // --dist-timeout: seconds to wait for the other workers
 };
 
 /// Flags naming a task and its data: --task, --data, --format, and the custom-task fields.

@@ -16,6 +16,7 @@
 #include "bipeft/cli/signals.h"
 #include "bipeft/core/error.h"
 #include "bipeft/core/system_info.h"
+#include "bipeft/dist/communicator.h"
 
 namespace bipeft::cli {
 
@@ -27,7 +28,9 @@ const char* kFooter =
 
 std::string version_text() {
   return std::string("bipeft ") + BIPEFT_VERSION + " (git " + BIPEFT_GIT_HASH + ")\n" + torch_summary() +
-         "\nBLAS: " + blas_summary();
+         "\nBLAS: " + blas_summary() +
+         "\nMulti-process runs: " + (dist::has_gloo() ? "c10d Gloo (--nproc N, or RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT)"
+                                                   : "unavailable (built without the Gloo headers: apt-get install libgloo-dev, rebuild)");
 }
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }

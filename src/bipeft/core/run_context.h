@@ -13,6 +13,10 @@
 
 namespace bipeft {
 
+namespace dist {
+class Communicator;
+}
+
 /// One update of a long task: `done` of `total` units (total 0 = unknown), plus a short status text.
 struct ProgressUpdate {
   std::string task;     // e.g. "train", "search", "eval"
@@ -52,6 +56,7 @@ struct RunContext {
   std::shared_ptr<EventSink> events;       // may be null
   LogCallback log;                         // may be empty
   const std::atomic<bool>* stop_requested = nullptr;  // set by the CLI's signal handler
+  std::shared_ptr<dist::Communicator> comm;  // the other processes of a data-parallel run; null = one process
 
   /// True once the caller asked the run to stop (SIGINT/SIGTERM).
   bool should_stop() const { return stop_requested != nullptr && stop_requested->load(); }

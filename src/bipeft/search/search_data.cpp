@@ -114,8 +114,17 @@ at::Tensor batch_loss(model::T5ModelImpl& model, const std::vector<data::Tokeniz
   return train::objective_loss({}, model, data::make_batch(examples, idx, pad_id));
 }
 
+at::Tensor batch_loss(const dist::DataParallel& dp, model::T5ModelImpl& model,
+                      const std::vector<data::TokenizedExample>& examples, const std::vector<size_t>& idx,
+                      int64_t pad_id) {
+  return dp.shard_loss(examples, idx, [&](const std::vector<size_t>& rows) { return batch_loss(model, examples, rows, pad_id); });
+}
+
 double checked_loss(const at::Tensor& loss, const std::string& which, int64_t step) {
-  const double v = loss.item<double>();
+  return checked_loss(loss.item<double>(), which, step);
+}
+
+double checked_loss(double v, const std::string& which, int64_t step) {
   if (!std::isfinite(v))
     throw NumericError(which + " loss is " + std::to_string(v) + " at step " + std::to_string(step) +
                        "; lower --lr / --arch-lr or check the data");

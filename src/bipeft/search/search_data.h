@@ -10,6 +10,7 @@
 
 #include "bipeft/data/collate.h"
 #include "bipeft/data/task.h"
+#include "bipeft/dist/data_parallel.h"
 #include "bipeft/model/t5_model.h"
 #include "bipeft/peft/peft_model.h"
 #include "bipeft/search/space.h"
@@ -70,7 +71,15 @@ SearchHalves tokenize_search_halves(const text::Tokenizer& tokenizer, const data
 at::Tensor batch_loss(model::T5ModelImpl& model, const std::vector<data::TokenizedExample>& examples,
                       const std::vector<size_t>& idx, int64_t pad_id);
 
+/// This process's share of the mean loss of the global batch `idx` (data parallelism: its shard's loss
+/// times the shard's loss weight; one process: batch_loss of `idx`). Undefined when the shard is empty.
+at::Tensor batch_loss(const dist::DataParallel& dp, model::T5ModelImpl& model,
+                      const std::vector<data::TokenizedExample>& examples, const std::vector<size_t>& idx,
+                      int64_t pad_id);
+
 /// The value of `loss`; NumericError naming `which` loss and the step when it is not finite.
 double checked_loss(const at::Tensor& loss, const std::string& which, int64_t step);
+/// `value`, or the same NumericError when it is not finite.
+double checked_loss(double value, const std::string& which, int64_t step);
 
 }  // namespace bipeft::search

@@ -16,6 +16,7 @@
 #include "bipeft/io/file_util.h"
 #include "bipeft/data/collate.h"
 #include "bipeft/data/splits.h"
+#include "bipeft/dist/data_parallel.h"
 #include "bipeft/peft/peft_model.h"
 #include "bipeft/search/architecture.h"
 #include "bipeft/search/search_data.h"
@@ -74,7 +75,9 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
   const double shared_params = sizes_of_space.shared, whole = sizes_of_space.whole;
   const double module_budget = budget - shared_params;
 
-  at::manual_seed(ctx.seed);  // dropout
+  // Data parallelism: each process computes its shard of every global batch (one process: all of it).
+  const dist::DataParallel dp(ctx.comm);
+  at::manual_seed(dp.rank() == 0 ? ctx.seed : data::derive_seed(ctx.seed, 5000 + static_cast<uint64_t>(dp.rank())));  // dropout
   const auto halves = tokenize_search_halves(tok, task, o.max_train_examples);
   const auto& w_tok = halves.train;
   const auto& a_tok = halves.val;
@@ -112,10 +115,33 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
     for (size_t i = 0; i < r.size(); ++i) r[i] = arch.modules[i].removed;
     return r;
   };
+  // This process's part of the loss of the global batch `idx` (undefined when its shard is empty).
   auto forward_loss = [&](const std::vector<data::TokenizedExample>& all, const std::vector<size_t>& idx) {
-    return train::objective_loss(o.objective, *backbone, data::make_batch(all, idx, tok.pad_id()));
+    return dp.shard_loss(all, idx, [&](const std::vector<size_t>& rows) {
+      return train::objective_loss(o.objective, *backbone, data::make_batch(all, rows, tok.pad_id()));
+    });
   };
-  auto check = [&](const torch::Tensor& loss, const char* which, int64_t step) { return checked_loss(loss, which, step); };
+  std::vector<torch::Tensor> all_params = weights;
+  all_params.insert(all_params.end(), arch_params.begin(), arch_params.end());
+  // Every process holds rank 0's decisions: removed modules and fixed ranks (all processes compute
+  // them from the same summed statistics; rank 0's copy is the one kept).
+  auto adopt_writer_structure = [&] {
+    if (!dp.active()) return;
+    auto state = at::empty({static_cast<int64_t>(arch.modules.size()), 3}, at::kLong);
+    auto* p = state.data_ptr<int64_t>();
+    for (const auto& m : arch.modules) {
+      *p++ = m.removed;
+      *p++ = m.fixed;
+      *p++ = static_cast<int64_t>(m.fixed_index);
+    }
+    dp.broadcast_from_writer_({state});
+    p = state.data_ptr<int64_t>();
+    for (auto& m : arch.modules) {
+      m.removed = *p++ != 0;
+      m.fixed = *p++ != 0;
+      m.fixed_index = static_cast<decltype(m.fixed_index)>(*p++);
+    }
+  };
 
   auto trigger = [&](int64_t step) {
     const bool use_alpha = k_rem > o.alpha_free_triggers;
@@ -214,6 +240,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
   } else {
     ctx.event(start_event);
   }
+  dp.broadcast_from_writer_(all_params);  // every process starts from rank 0's weights
   // Everything the loop needs to continue after (epoch, next batch), written atomically.
   auto save_state = [&](int64_t epoch, int64_t next_batch) {
     ctx.event({{"event", "checkpoint"}, {"step", step}});
@@ -255,7 +282,8 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
     supernet->train(true);
     const size_t first = resumed && epoch == start_epoch ? static_cast<size_t>(start_batch) : 0;
     for (size_t t = first; t < w_batches.size(); ++t) {
-      if (ctx.should_stop()) {
+      if (dp.any(ctx.should_stop())) {
+        if (!dp.writer()) throw Interrupted("search stopped at step " + std::to_string(step) + " (rank 0 keeps the state)");
         if (!ck.enabled()) throw Interrupted("search stopped at step " + std::to_string(step) + " (no checkpoint kept)");
         save_state(epoch, static_cast<int64_t>(t));
         throw Interrupted("search stopped at step " + std::to_string(step) + "; state saved in " + ck.path);
@@ -264,9 +292,9 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
       opt_a.zero_grad();
       opt_w.zero_grad();
       arch.sample_gates_(stage, tau, gen);
-      auto loss_a = forward_loss(a_tok, a_batches[t % a_batches.size()]);
-      const double la = check(loss_a, "validation", step + 1);
-      (loss_a + arch.regularizer(o.arch_reg)).backward();
+      const double la = checked_loss(dp.backward_(forward_loss(a_tok, a_batches[t % a_batches.size()]),
+                                                  arch.regularizer(o.arch_reg), all_params),
+                                     "validation", step + 1);
       opt_a.step();
       if (arch.iterative)
         stage = stage == Architecture::Stage::Binary ? Architecture::Stage::Dimension : Architecture::Stage::Binary;
@@ -275,11 +303,9 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
       opt_w.zero_grad();
       opt_a.zero_grad();
       arch.sample_gates_(Architecture::Stage::Binary, tau, gen);
-      auto loss_w = forward_loss(w_tok, w_batches[t]);
-      const double lw = check(loss_w, "train", step + 1);
       // When the sample switched every kept module off, no PEFT weight is in the graph: nothing to
       // learn from this batch (AdamW skips parameters without a gradient; the step still counts).
-      if (loss_w.requires_grad()) loss_w.backward();
+      const double lw = checked_loss(dp.backward_(forward_loss(w_tok, w_batches[t]), {}, weights), "train", step + 1);
       const double lr = o.lr * schedule.factor(step);
       train::clipped_adamw_step(opt_w, weights, lr, o.clip_norm);
       ++step;
@@ -292,7 +318,15 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
           if (has_ranked && arch.iterative) history.push_back(arch.beta.detach().clone());
           auto ind = importance_indicator(tracker.smoothed(), removed_flags(), sizes, module_budget);
           fired = detector.update(ind, &stability);
-          if (fired) trigger(step);
+          if (dp.active()) {  // rank 0 decides whether the trigger fires, then what it removes and fixes
+            auto f = at::full({1}, fired ? 1L : 0L, at::kLong);
+            dp.broadcast_from_writer_({f});
+            fired = f.item<int64_t>() != 0;
+          }
+          if (fired) {
+            trigger(step);
+            adopt_writer_structure();
+          }
         }
       }
       auto expected = arch.expected_sizes(k_rem > o.alpha_free_triggers);
@@ -309,12 +343,12 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
                     static_cast<long long>(o.max_triggers), kept, lw);
       ctx.report({"search", step, total_steps, status});
       if (o.early_selection && k_rem == 0) done = true;
-      if (ck.due(step)) save_state(epoch, static_cast<int64_t>(t) + 1);
+      if (dp.writer() && ck.due(step)) save_state(epoch, static_cast<int64_t>(t) + 1);
       if (done) break;
     }
   }
   if (ctx.progress) ctx.progress->finish("search");
-  if (ck.enabled() && !finished_before) {
+  if (dp.writer() && ck.enabled() && !finished_before) {
     done = true;  // the selection below is deterministic given this state: a resume redoes only it
     save_state(o.epochs, 0);
   }
@@ -344,6 +378,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
       result.warnings.push_back("removed " + std::to_string(result.repaired) +
                                 " more module(s) after the last trigger to stay within the budget");
   }
+  adopt_writer_structure();
   result.structure = arch.final_structure(space);
   bool has_prefix = false;
   for (const auto& m : result.structure.modules) has_prefix = has_prefix || m.method == "prefix";

@@ -12,6 +12,7 @@
 #include "bipeft/core/timer.h"
 #include "bipeft/data/collate.h"
 #include "bipeft/data/splits.h"
+#include "bipeft/dist/data_parallel.h"
 #include "bipeft/io/file_util.h"
 #include "bipeft/train/schedule.h"
 
@@ -57,7 +58,12 @@ TrainResult train_model(peft::PeftModelImpl& pm, const text::Tokenizer& tok, con
   o.validate();
   auto train_examples = data::first_n(task.train, o.max_train_examples);
   if (train_examples.empty()) throw FormatError(task.name + ": the train split is empty");
-  at::manual_seed(ctx.seed);  // dropout; the one place a run seeds the global generator
+  // Data parallelism: each process computes its shard of every global batch (one process: all of it);
+  // every process evaluates (the same weights give the same scores, so all keep the same best epoch and
+  // callers that choose by dev score stay in step); rank 0 alone saves state.
+  const dist::DataParallel dp(ctx.comm);
+  // Dropout; the one place a run seeds the global generator (each process draws its own masks).
+  at::manual_seed(dp.rank() == 0 ? ctx.seed : data::derive_seed(ctx.seed, 5000 + static_cast<uint64_t>(dp.rank())));
   auto& backbone = *pm.backbone;
   const auto device = backbone.shared->weight.device();
   const int64_t tgt_len = data::max_target_length(tok, task);
@@ -128,6 +134,7 @@ TrainResult train_model(peft::PeftModelImpl& pm, const text::Tokenizer& tok, con
   } else {
     ctx.event(start_event);
   }
+  dp.broadcast_from_writer_(params);  // every process starts from rank 0's weights
   Timer train_timer;
   // Everything the loop needs to continue after (epoch, next batch), written atomically.
   auto save_state = [&](int64_t epoch, int64_t next_batch) {
@@ -157,6 +164,7 @@ TrainResult train_model(peft::PeftModelImpl& pm, const text::Tokenizer& tok, con
     st.save(ck.path);
   };
   auto stop_here = [&](int64_t epoch, int64_t next_batch) {
+    if (!dp.writer()) return Interrupted("stopped at step " + std::to_string(step) + " (rank 0 keeps the state)");
     if (!ck.enabled()) return Interrupted("stopped at step " + std::to_string(step) + " (no checkpoint kept)");
     save_state(epoch, next_batch);
     return Interrupted("stopped at step " + std::to_string(step) + "; state saved in " + ck.path);
@@ -170,18 +178,18 @@ TrainResult train_model(peft::PeftModelImpl& pm, const text::Tokenizer& tok, con
     }
     const auto batches = data::epoch_batches(train_tok.size(), o.batch_size, ctx.seed, epoch, /*shuffle=*/true);
     for (size_t b = continuing ? static_cast<size_t>(start_batch) : 0; b < batches.size(); ++b) {
-      if (ctx.should_stop()) throw stop_here(epoch, static_cast<int64_t>(b));
+      if (dp.any(ctx.should_stop())) throw stop_here(epoch, static_cast<int64_t>(b));
       const auto& idx = batches[b];
       const double lr = o.lr * schedule.factor(step);
       for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-      auto batch = data::make_batch(train_tok, idx, tok.pad_id());
       opt.zero_grad();
-      const auto step_loss = objective_loss(o.objective, backbone, batch);
-      const double loss = step_loss.item<double>();
+      // This process's shard of the batch; the gradients and loss of the whole batch on every process.
+      const double loss = dp.backward_(dp.shard_loss(train_tok, idx, [&](const std::vector<size_t>& rows) {
+        return objective_loss(o.objective, backbone, data::make_batch(train_tok, rows, tok.pad_id()));
+      }), {}, params);
       if (!std::isfinite(loss))
         throw NumericError("loss is " + std::to_string(loss) + " at step " + std::to_string(step + 1) + " (epoch " +
                            std::to_string(epoch + 1) + "); lower --lr or check the data");
-      step_loss.backward();
       if (o.clip_norm > 0) {
         const double norm = torch::nn::utils::clip_grad_norm_(params, o.clip_norm);
         if (!std::isfinite(norm))
@@ -203,7 +211,7 @@ TrainResult train_model(peft::PeftModelImpl& pm, const text::Tokenizer& tok, con
       std::snprintf(status, sizeof status, "epoch %lld/%lld loss %.4f", static_cast<long long>(epoch + 1),
                     static_cast<long long>(o.epochs), epoch_loss / static_cast<double>(epoch_batches));
       ctx.report({"train", step, total_steps, status});
-      if (ck.due(step)) save_state(epoch, static_cast<int64_t>(b) + 1);
+      if (dp.writer() && ck.due(step)) save_state(epoch, static_cast<int64_t>(b) + 1);
     }
     result.final_loss = epoch_loss / static_cast<double>(std::max<int64_t>(1, epoch_batches));
     const bool last = epoch + 1 == o.epochs;
