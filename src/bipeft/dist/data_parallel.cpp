@@ -72,6 +72,13 @@ void DataParallel::sum_gradients_(const std::vector<at::Tensor>& params, double*
   }
 }
 
+void DataParallel::sum_(const at::Tensor& t) const {
+  if (!active()) return;
+  std::vector<at::Tensor> v{t.to(at::kCPU).contiguous()};
+  comm_->all_reduce_sum(v);
+  if (!v[0].is_same(t)) t.copy_(v[0]);
+}
+
 bool DataParallel::any(bool local) const {
   if (!active()) return local;
   std::vector<at::Tensor> t{at::full({1}, local ? 1.0 : 0.0, at::kDouble)};

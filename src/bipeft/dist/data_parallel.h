@@ -51,6 +51,9 @@ class DataParallel {
   /// process.
   void sum_gradients_(const std::vector<at::Tensor>& params, double* loss = nullptr) const;
 
+  /// Replaces `t` by its sum over processes (no-op for one process).
+  void sum_(const at::Tensor& t) const;
+
   /// True on every process when `local` is true on any (a stop request seen by one process stops all
   /// at the same step).
   bool any(bool local) const;

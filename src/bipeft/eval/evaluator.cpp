@@ -1,7 +1,10 @@
 #include "bipeft/eval/evaluator.h"
 
+#include <algorithm>
+
 #include "bipeft/core/error.h"
 #include "bipeft/core/timer.h"
+#include "bipeft/dist/data_parallel.h"
 #include "bipeft/eval/metrics.h"
 #include "bipeft/model/generate.h"
 
@@ -26,17 +29,28 @@ EvalResult evaluate(model::T5ModelImpl& model, const text::Tokenizer& tokenizer,
   result.predictions.resize(examples.size());
   auto batches = data::epoch_batches(examples.size(), options.batch_size, 0, 0, /*shuffle=*/false);
   const auto device = model.shared->weight.device();
+  // Data parallelism: process r generates batches r, r+W, ...; the generated ids (padded with the pad
+  // id 0, which decoding skips) are summed into one table that every process decodes.
+  const dist::DataParallel dp(ctx.comm);
+  if (tokenizer.pad_id() != 0) throw Error("evaluate: the generated-id table assumes pad id 0 (T5's)");
+  auto all_ids = at::zeros({static_cast<int64_t>(examples.size()), max_new + 1}, at::kLong);
   int64_t done = 0;
-  for (const auto& idx : batches) {
+  for (size_t b = 0; b < batches.size(); ++b) {
+    const auto& idx = batches[b];
+    if (dp.active() && static_cast<int>(b % static_cast<size_t>(dp.world_size())) != dp.rank()) continue;
     auto batch = data::make_batch(tokenized, idx, tokenizer.pad_id());
     auto ids = model::greedy_generate(model, batch.input_ids.to(device), batch.attention_mask.to(device), max_new).cpu();
-    for (size_t r = 0; r < idx.size(); ++r) {
-      auto row = ids[static_cast<int64_t>(r)];
-      std::vector<int64_t> v(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
-      result.predictions[idx[r]] = tokenizer.decode(v);
-    }
+    const int64_t len = std::min<int64_t>(ids.size(1), all_ids.size(1));
+    for (size_t r = 0; r < idx.size(); ++r)
+      all_ids[static_cast<int64_t>(idx[r])].slice(0, 0, len).copy_(ids[static_cast<int64_t>(r)].slice(0, 0, len));
     done += static_cast<int64_t>(idx.size());
     ctx.report({options.label, done, static_cast<int64_t>(examples.size()), ""});
+  }
+  dp.sum_(all_ids);  // each row is non-zero only on the process that generated it (T5's pad id is 0)
+  for (size_t i = 0; i < examples.size(); ++i) {
+    auto row = all_ids[static_cast<int64_t>(i)].contiguous();
+    std::vector<int64_t> v(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + row.numel());
+    result.predictions[i] = tokenizer.decode(v);
   }
   if (ctx.progress) ctx.progress->finish(options.label);
   model.train(was_training);

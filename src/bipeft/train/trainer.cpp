@@ -59,8 +59,8 @@ TrainResult train_model(peft::PeftModelImpl& pm, const text::Tokenizer& tok, con
   auto train_examples = data::first_n(task.train, o.max_train_examples);
   if (train_examples.empty()) throw FormatError(task.name + ": the train split is empty");
   // Data parallelism: each process computes its shard of every global batch (one process: all of it);
-  // every process evaluates (the same weights give the same scores, so all keep the same best epoch and
-  // callers that choose by dev score stay in step); rank 0 alone saves state.
+  // evaluation is shared out too and every process gets the whole split's scores (so all keep the same
+  // best epoch and callers that choose by dev score stay in step); rank 0 alone saves state.
   const dist::DataParallel dp(ctx.comm);
   // Dropout; the one place a run seeds the global generator (each process draws its own masks).
   at::manual_seed(dp.rank() == 0 ? ctx.seed : data::derive_seed(ctx.seed, 5000 + static_cast<uint64_t>(dp.rank())));
