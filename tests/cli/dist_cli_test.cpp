@@ -123,6 +123,24 @@ TEST_F(DistCli, TwoProcessesFindTheOneProcessStructureAndWeights) {
   for (size_t i = 0; i < l1.size(); ++i) EXPECT_NEAR(l1[i], l2[i], 1e-5 * std::max(1.0, std::abs(l1[i]))) << "step " << i + 1;
 }
 
+TEST_F(DistCli, AStoppedMultiProcessRunResumesAsOneProcess) {
+  test::TempDir tmp;
+  auto one = run_cli(search_args() + " --out " + (tmp / "one"));
+  ASSERT_EQ(one.code, 0) << one.err;
+  // SIGTERM to the launcher reaches every worker; they agree on the step, rank 0 saves the state.
+  const pid_t launcher = spawn(search_args() + " --nproc 2 --checkpoint-every 0 --out " + (tmp / "two"), tmp.str());
+  ASSERT_TRUE(wait_for_step(tmp / "two/trace.jsonl", 12)) << slurp(tmp / "stderr");
+  kill(launcher, SIGTERM);
+  EXPECT_EQ(wait_exit(launcher, 60), 130) << slurp(tmp / "stderr");
+  ASSERT_TRUE(std::filesystem::exists(tmp / "two/search_state.safetensors")) << slurp(tmp / "stderr");
+  EXPECT_FALSE(std::filesystem::exists(tmp / "two/summary.json"));
+  // The saved command line carries --nproc 2; the resume runs as one process all the same.
+  auto resumed = run_cli("search --resume " + (tmp / "two") + " --quiet");
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_EQ(nlohmann::json::parse(slurp(tmp / "one/structure.json")), nlohmann::json::parse(slurp(tmp / "two/structure.json")));
+  EXPECT_LE(max_relative_difference(tmp / "one/adapter/adapter.safetensors", tmp / "two/adapter/adapter.safetensors"), 1e-5);
+}
+
 TEST_F(DistCli, TrainingWithTwoProcessesMatchesOneAndAnOddBatchSplitsUnevenly) {
   test::TempDir tmp;
   // Batch 7 over 2 processes: shards of 3 and 4 rows, weighted by their target tokens.

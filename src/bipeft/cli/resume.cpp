@@ -136,7 +136,8 @@ std::optional<std::vector<std::string>> expand_resume(int argc, char** argv) {
   bool quiet = false;
   // Flags that change how, not what, the run computes may be given anew (--device must keep the
   // numbers the same to stay bit-identical, which only CPU-to-CPU guarantees).
-  // --shard (compare) says which cells this process computes; a saved one is never reused.
+  // --shard (compare) says which cells this process computes, --nproc/--dist-timeout how many
+  // processes compute them; saved ones are never reused (a multi-process run resumes as one process).
   const std::vector<std::string> runtime = {"--threads", "--device", "--shard"};
   std::vector<std::string> overrides;
   for (int i = 2; i < argc; ++i) {
@@ -163,10 +164,15 @@ std::optional<std::vector<std::string>> expand_resume(int argc, char** argv) {
   std::vector<std::string> cleaned;
   for (size_t i = 0; i < out.size(); ++i) {
     const bool overridden = std::find(overrides.begin(), overrides.end(), out[i]) != overrides.end();
-    if (out[i] == "--resume" || out[i] == "--out" || out[i] == "--shard" || overridden) { ++i; continue; }
-    if (out[i].rfind("--resume=", 0) == 0 || out[i].rfind("--out=", 0) == 0 || out[i].rfind("--shard=", 0) == 0 ||
-        out[i] == "--quiet" || out[i] == "-q")
+    if (out[i] == "--resume" || out[i] == "--out" || out[i] == "--shard" || out[i] == "--nproc" ||
+        out[i] == "--dist-timeout" || overridden) {
+      ++i;
       continue;
+    }
+    bool saved_only = out[i] == "--quiet" || out[i] == "-q";
+    for (const char* prefix : {"--resume=", "--out=", "--shard=", "--nproc=", "--dist-timeout="})
+      saved_only = saved_only || out[i].rfind(prefix, 0) == 0;
+    if (saved_only) continue;
     cleaned.push_back(out[i]);
   }
   cleaned.insert(cleaned.end(), {"--out", dir, "--resume", dir});

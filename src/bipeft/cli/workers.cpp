@@ -136,6 +136,7 @@ std::optional<int> launch_local_workers(const RuntimeOptions& o, const std::stri
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   if (first_failure < 0) return 0;
+  if (forwarded) return codes[0];  // stopped on request: rank 0 has said where its state is
   std::cerr << "bipeft " << command << ": error: worker " << first_failure << " of " << o.nproc << " exited with code "
             << codes[static_cast<size_t>(first_failure)] << " (its message is above); the other workers were stopped\n";
   return codes[static_cast<size_t>(first_failure)];
