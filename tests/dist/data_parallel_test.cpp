@@ -3,7 +3,6 @@
 // summed shard gradients are the one-process gradient of the whole batch.
 #include <gtest/gtest.h>
 
-#include <future>
 #include <numeric>
 
 #include <ATen/ATen.h>
@@ -11,6 +10,7 @@
 #include "bipeft/core/error.h"
 #include "bipeft/dist/communicator.h"
 #include "bipeft/dist/data_parallel.h"
+#include "dist/loopback.h"
 
 namespace bipeft {
 namespace {
@@ -27,7 +27,6 @@ class MirrorComm : public dist::Communicator {
     for (auto& t : ts) t.mul_(world_);
   }
   void broadcast(std::vector<at::Tensor>&, int) override { ++broadcasts; }
-  void barrier() override {}
   std::string backend() const override { return "mirror"; }
   int sums = 0, broadcasts = 0;
 
@@ -117,25 +116,17 @@ TEST(DataParallel, TwoGlooWorkersSumToTheWholeBatchGradient) {
   auto whole_loss = token_mean_loss(whole, ex, idx);
   whole_loss.backward();
 
-  const int port = dist::free_local_port();
-  auto worker = [&](int rank) {
-    dist::LaunchEnv env;
-    env.rank = rank;
-    env.world_size = 2;
-    env.master_port = port;
-    dist::DataParallel dp(dist::connect(env, std::chrono::seconds(30)));
+  const auto results = test::on_two_loopback_workers([&](std::shared_ptr<dist::Communicator> comm) {
+    dist::DataParallel dp(std::move(comm));
     auto w = w0.clone().requires_grad_();
     auto loss = token_mean_loss(w, ex, dp.shard(idx)) * dp.loss_weight(ex, idx);
     double value = loss.item<double>();
     loss.backward();
     dp.sum_gradients_({w}, &value);
-    const bool stop = dp.any(rank == 1);
+    const bool stop = dp.any(dp.rank() == 1);
     return std::make_tuple(w.grad().clone(), value, stop);
-  };
-  auto f0 = std::async(std::launch::async, worker, 0);
-  auto f1 = std::async(std::launch::async, worker, 1);
-  for (auto* f : {&f0, &f1}) {
-    auto [grad, value, stop] = f->get();
+  });
+  for (const auto& [grad, value, stop] : results) {
     EXPECT_TRUE(at::allclose(grad, whole.grad(), 1e-6, 1e-7)) << grad << " vs " << whole.grad();
     EXPECT_NEAR(value, whole_loss.item<double>(), 1e-6 * std::abs(whole_loss.item<double>()));
     EXPECT_TRUE(stop);  // rank 1 asked to stop: both stop

@@ -2,7 +2,6 @@
 // put together, so every process ends with exactly the one-process predictions and scores.
 #include <gtest/gtest.h>
 
-#include <future>
 #include <set>
 
 #include "bipeft/data/collate.h"
@@ -10,6 +9,7 @@
 #include "bipeft/dist/communicator.h"
 #include "bipeft/eval/evaluator.h"
 #include "bipeft/text/tokenizer.h"
+#include "dist/loopback.h"
 #include "test_util.h"
 #include "tiny_models.h"
 
@@ -31,21 +31,13 @@ TEST(ShardedEval, TwoGlooWorkersPredictExactlyWhatOneProcessDoes) {
   std::set<std::string> distinct(one.predictions.begin(), one.predictions.end());
   ASSERT_GT(distinct.size(), 1u) << "the check needs predictions that differ between examples";
 
-  const int port = dist::free_local_port();
-  auto worker = [&](int rank) {
-    dist::LaunchEnv env;
-    env.rank = rank;
-    env.world_size = 2;
-    env.master_port = port;
+  const auto results = test::on_two_loopback_workers([&](std::shared_ptr<dist::Communicator> comm) {
     RunContext ctx;
-    ctx.comm = dist::connect(env, std::chrono::seconds(30));
+    ctx.comm = std::move(comm);
     auto m = test::tiny_t5_with_real_vocab(3);
     return eval::evaluate(*m, tok, task, examples, tokenized, eo, ctx);
-  };
-  auto f0 = std::async(std::launch::async, worker, 0);
-  auto f1 = std::async(std::launch::async, worker, 1);
-  for (auto* f : {&f0, &f1}) {
-    const auto r = f->get();
+  });
+  for (const auto& r : results) {
     EXPECT_EQ(r.predictions, one.predictions);
     EXPECT_EQ(r.metrics, one.metrics);
   }

@@ -47,8 +47,6 @@ class Communicator {
   virtual void all_reduce_sum(std::vector<at::Tensor>& tensors) = 0;
   /// Replaces each tensor by process `root`'s.
   virtual void broadcast(std::vector<at::Tensor>& tensors, int root) = 0;
-  /// Returns when every process has called it.
-  virtual void barrier() = 0;
   /// "gloo" (or another backend's name).
   virtual std::string backend() const = 0;
 };

@@ -4,7 +4,13 @@
 
 #include <ATen/ATen.h>
 
+#include "bipeft/data/splits.h"
+
 namespace bipeft::dist {
+
+uint64_t DataParallel::process_seed(uint64_t seed) const {
+  return rank() == 0 ? seed : data::derive_seed(seed, 5000 + static_cast<uint64_t>(rank()));
+}
 
 std::vector<size_t> DataParallel::shard(const std::vector<size_t>& global) const {
   if (!active()) return global;
@@ -81,9 +87,9 @@ void DataParallel::sum_(const at::Tensor& t) const {
 
 bool DataParallel::any(bool local) const {
   if (!active()) return local;
-  std::vector<at::Tensor> t{at::full({1}, local ? 1.0 : 0.0, at::kDouble)};
-  comm_->all_reduce_sum(t);
-  return t[0].item<double>() > 0.0;
+  auto t = at::full({1}, local ? 1.0 : 0.0, at::kDouble);
+  sum_(t);
+  return t.item<double>() > 0.0;
 }
 
 void DataParallel::broadcast_from_writer_(const std::vector<at::Tensor>& tensors) const {

@@ -3,6 +3,7 @@
 // batch this process computes, the weight of its shard's loss in the global mean, gradient sums,
 // agreement on stopping, and one process's decisions copied to all. With no communicator (one
 // process) every call is the identity, so the loops have one code path.
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -22,8 +23,12 @@ class DataParallel {
   bool active() const { return comm_ != nullptr && comm_->world_size() > 1; }
   int rank() const { return comm_ ? comm_->rank() : 0; }
   int world_size() const { return comm_ ? comm_->world_size() : 1; }
-  /// Only rank 0 writes outputs, evaluates and logs events.
+  /// Only rank 0 writes outputs, saves state and counts once-per-run terms (regularisers).
   bool writer() const { return rank() == 0; }
+
+  /// The seed of this process's own random draws (dropout): `seed` on rank 0 (and in one process),
+  /// a stream derived from it on the others.
+  uint64_t process_seed(uint64_t seed) const;
 
   /// This process's rows of a global batch: the contiguous slice [r*B/W, (r+1)*B/W). May be empty
   /// when the batch has fewer rows than processes.

@@ -74,9 +74,6 @@ class GlooCommunicator final : public Communicator {
     bo.rootRank = root;
     run("broadcast", [&] { return group_->broadcast(tensors, bo); });
   }
-  void barrier() override {
-    run("barrier", [&] { return group_->barrier(); });
-  }
 
  private:
   template <class F>

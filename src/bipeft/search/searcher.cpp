@@ -77,7 +77,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
 
   // Data parallelism: each process computes its shard of every global batch (one process: all of it).
   const dist::DataParallel dp(ctx.comm);
-  at::manual_seed(dp.rank() == 0 ? ctx.seed : data::derive_seed(ctx.seed, 5000 + static_cast<uint64_t>(dp.rank())));  // dropout
+  at::manual_seed(dp.process_seed(ctx.seed));  // dropout
   const auto halves = tokenize_search_halves(tok, task, o.max_train_examples);
   const auto& w_tok = halves.train;
   const auto& a_tok = halves.val;

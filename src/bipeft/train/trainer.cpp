@@ -63,7 +63,7 @@ TrainResult train_model(peft::PeftModelImpl& pm, const text::Tokenizer& tok, con
   // best epoch and callers that choose by dev score stay in step); rank 0 alone saves state.
   const dist::DataParallel dp(ctx.comm);
   // Dropout; the one place a run seeds the global generator (each process draws its own masks).
-  at::manual_seed(dp.rank() == 0 ? ctx.seed : data::derive_seed(ctx.seed, 5000 + static_cast<uint64_t>(dp.rank())));
+  at::manual_seed(dp.process_seed(ctx.seed));
   auto& backbone = *pm.backbone;
   const auto device = backbone.shared->weight.device();
   const int64_t tgt_len = data::max_target_length(tok, task);
