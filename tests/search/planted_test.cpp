@@ -123,7 +123,7 @@ TEST(Planted, DistillationIsZeroForTheTeacherItselfAndTrainsOnlyTheStudent) {
 
 TEST(Planted, ModulesOutsideTheSpaceOrAtOtherRanksAreRefused) {
   auto m = test::tiny_t5_with_real_vocab(2);
-  SpaceOptions lora{"lora", {1, 4, 8}, false};
+  SpaceOptions lora{"lora", {1, 4, 8}, false, {}};
   check_planted_in_space(structure({{"encoder.block.0.layer.0.SelfAttention.q", "lora", 8}}), lora, {1, 4, 8}, m->sites());
   EXPECT_THROW_WITH(check_planted_in_space(structure({{"decoder.block.0.layer.1.EncDecAttention.v", "lora", 8}}), lora,
                                            {1, 4, 8}, m->sites()),

@@ -46,7 +46,7 @@ std::vector<peft::ModuleSpec> parse_planted(const std::string& text) {
 
 Command add_bench_command(CLI::App& root) {
   struct Opts {
-    std::string model, out, planted, ranks = "1,4,8";
+    std::string model, out, planted, ranks = "1,4,8", positions;
     TaskArgs task;
     search::PlantedOptions p;
     bool overwrite = false, search_only = false;
@@ -74,6 +74,7 @@ Command add_bench_command(CLI::App& root) {
       ->capture_default_str();
   app->add_option("--space", o->p.space.space, "Search space (s2, s1 or a list of methods)")->capture_default_str();
   app->add_option("--ranks", o->ranks, "Candidate ranks D")->capture_default_str();
+  app->add_option("--positions", o->positions, "Only these positions of the space (e.g. q,v,wo; default: all)");
   auto& s = o->p.search;
   s.epochs = 30;
   s.prune_begin_epoch = 1;
@@ -85,6 +86,7 @@ Command add_bench_command(CLI::App& root) {
       ->check(whole_number(0))
       ->capture_default_str();
   app->add_option("--max-triggers", s.max_triggers, "K")->check(whole_number(1))->capture_default_str();
+  add_sensitivity_options(*app, s);
   app->add_option("--batch", s.batch_size, "Search batch size")->check(whole_number(1))->capture_default_str();
   app->add_option("--lr", s.lr, "Search AdamW learning rate")->capture_default_str();
   app->add_option("--arch-lr", s.arch_lr, "Architecture Adam learning rate")->capture_default_str();
@@ -109,6 +111,7 @@ Command add_bench_command(CLI::App& root) {
             o->p.search.ranks = parse_int_list(o->ranks, "--ranks");
             o->p.train_structures = !o->search_only;
             o->p.space.ranks = o->p.search.ranks;
+            o->p.space.positions = parse_name_list(o->positions);
             if (!o->planted.empty()) o->p.planted = parse_planted(o->planted);
             o->p.validate();
             const auto task = data::load_task(o->task.task, o->task.data, task_options(o->task, o->rt.seed));

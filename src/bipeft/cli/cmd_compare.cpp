@@ -90,7 +90,7 @@ std::pair<int64_t, int64_t> parse_shard(const std::string& text) {
 
 Command add_compare_command(CLI::App& root) {
   struct Opts {
-    std::string model, out, budget, data, space = "s2", ranks = "1,4,8";
+    std::string model, out, budget, data, space = "s2", ranks = "1,4,8", positions;
     std::vector<std::string> tasks, methods{"bipeft", "s3delta", "prunepeft", "random", "lora", "bitfit"};
     int64_t seeds = 3, epochs = 0, retrain_epochs = 0, max_train = 0, batch = 32, manual_rank = 8, max_triggers = 100;
     double lr = 3e-4, retrain_lr = 3e-4, dropout = -1;
@@ -115,6 +115,7 @@ Command add_compare_command(CLI::App& root) {
       ->capture_default_str();
   app->add_option("--seeds", o->seeds, "Seeds per cell: --seed, --seed+1, ...")->check(whole_number(1, 100))->capture_default_str();
   app->add_option("--space", o->space, "Search space of the search methods")->capture_default_str();
+  app->add_option("--positions", o->positions, "Only these positions of the space (e.g. q,v,wo; default: all)");
   app->add_option("--ranks", o->ranks, "Candidate ranks of the search methods")->capture_default_str();
   app->add_option("--epochs", o->epochs, "Search epochs (default: per task, ALGORITHM.md §11.4)")->check(whole_number(1));
   app->add_option("--retrain-epochs", o->retrain_epochs, "Training epochs of every method (default: the search epochs)")
@@ -199,6 +200,7 @@ Command add_compare_command(CLI::App& root) {
             const auto budget = search::parse_budget(o->budget, backbone0->num_parameters());
             search::SpaceOptions space;
             space.space = o->space;
+            space.positions = parse_name_list(o->positions);
             space.ranks = so.ranks;
             for (const auto& m : methods)
               if (is_search_method(m)) {
@@ -213,7 +215,7 @@ Command add_compare_command(CLI::App& root) {
             nlohmann::json options = {{"model", o->model},     {"tasks", tasks},       {"data", o->data},
                                       {"budget", o->budget},   {"budget_params", budget.params},
                                       {"methods", methods},    {"seeds", o->seeds},    {"seed", o->rt.seed},
-                                      {"space", o->space},     {"ranks", so.ranks},    {"epochs", o->epochs},
+                                      {"space", o->space}, {"positions", space.positions},     {"ranks", so.ranks},    {"epochs", o->epochs},
                                       {"retrain_epochs", o->retrain_epochs},           {"max_train", o->max_train},
                                       {"max_triggers", o->max_triggers},
                                       {"batch", o->batch},     {"lr", o->lr},          {"retrain_lr", o->retrain_lr},

@@ -29,7 +29,7 @@ namespace bipeft::cli {
 Command add_search_command(CLI::App& root) {
   struct Opts {
     std::string model, out, budget, space = "s2", method = "bipeft";
-    std::string ranks = "1,4,8";
+    std::string ranks = "1,4,8", positions;
     TaskArgs task;
     search::SearchOptions search;
     int64_t epochs = 0, prune_begin = -1;
@@ -59,6 +59,8 @@ Command add_search_command(CLI::App& root) {
       ->capture_default_str();
   app->add_option("--ranks", o->ranks, "Candidate ranks D")->capture_default_str();
   app->add_flag("--cross-attention", o->cross, "Also search cross-attention positions (beyond the paper)");
+  app->add_option("--positions", o->positions,
+                  "Only these positions of the space, comma-separated (e.g. q,v,wo for LoRA; default: all)");
   auto& s = o->search;
   app->add_option("--epochs", o->epochs, "Search epoch cap (default: per task, ALGORITHM.md §11.4)")->check(whole_number(1));
   app->add_option("--prune-begin-epoch", o->prune_begin, "0-based epoch from which triggers count (default: per task)")
@@ -66,6 +68,7 @@ Command add_search_command(CLI::App& root) {
   app->add_option("--max-triggers", s.max_triggers, "K: triggers until the search stops")->capture_default_str();
   app->add_option("--window", s.window, "T: indicators compared by the trigger")->capture_default_str();
   app->add_option("--threshold", s.threshold, "gamma: trigger stability threshold")->capture_default_str();
+  add_sensitivity_options(*app, s);
   app->add_option("--batch", s.batch_size, "Batch size of both search halves")->capture_default_str();
   app->add_option("--lr", s.lr, "AdamW learning rate of PEFT weights")->capture_default_str();
   app->add_option("--arch-lr", s.arch_lr, "Adam learning rate of architecture logits")->capture_default_str();
@@ -127,6 +130,7 @@ Command add_search_command(CLI::App& root) {
             space.space = o->space;
             space.ranks = s.ranks;
             space.cross_attention = o->cross;
+            space.positions = parse_name_list(o->positions);
             // Everything the run would refuse is checked before --out is touched.
             try {
               search::build_space(space, backbone->sites());

@@ -108,6 +108,29 @@ model::T5Model load_backbone(const std::string& dir, const RunContext& ctx) {
   return model::load_t5(dir, lo);
 }
 
+void add_sensitivity_options(CLI::App& app, search::SearchOptions& s) {
+  app.add_option("--criterion", s.criterion,
+                 "Sensitivity from the train (T) and validation (V) records: tra, val, tra_val, "
+                 "tra_val_cos1 (T + cos*V, the paper's Eq. 3), tra_val_cos2 (cos*(T+V)), or gate_effect (ours: "
+                 "the loss a module saves, fitted on the search's random on/off samples; docs/search.md)")
+      ->check(CLI::IsMember({"tra", "val", "tra_val", "tra_val_cos1", "tra_val_cos2", "gate_effect"}))
+      ->capture_default_str();
+  app.add_option("--trigger-gap", s.trigger_gap,
+                 "At least N steps between two triggers, so the kept modules adapt before the next removal "
+                 "(0: the official code's rule, triggers on consecutive steps)")
+      ->capture_default_str();
+  app.add_option("--ema", s.ema, "Sensitivity EMA factor (Eq. 4; the code's 0.85)")->capture_default_str();
+  app.add_flag("--signed-sensitivity", [&s](int64_t) { s.abs_grad = false; },
+               "Records are -sum(theta*grad) (first-order loss increase on shrinking a module) instead of sum|theta*grad|");
+}
+
+std::vector<std::string> parse_name_list(const std::string& text) {
+  std::vector<std::string> out;
+  for (const auto& item : split(text, ','))
+    if (!trim(item).empty()) out.push_back(trim(item));
+  return out;
+}
+
 std::vector<int64_t> parse_int_list(const std::string& text, const std::string& flag) {
   std::vector<int64_t> out;
   for (const auto& r : split(text, ',')) {

@@ -9,6 +9,7 @@
 #include "bipeft/core/run_context.h"
 #include "bipeft/data/task.h"
 #include "bipeft/model/t5_model.h"
+#include "bipeft/search/search_options.h"
 
 namespace bipeft::cli {
 
@@ -53,6 +54,12 @@ RunContext make_run_context(const RuntimeOptions& opts, const std::string& task)
 model::T5Model load_backbone(const std::string& dir, const RunContext& ctx);
 
 /// "1,4,8" -> {1, 4, 8}; ConfigError naming `flag` when an entry is not an integer.
+/// --criterion and --signed-sensitivity: how BIPEFT ranks modules (ALGORITHM.md §6 options).
+void add_sensitivity_options(CLI::App& app, search::SearchOptions& s);
+
+/// A comma list of names ("q,v,wo"), trimmed, empties dropped.
+std::vector<std::string> parse_name_list(const std::string& text);
+
 std::vector<int64_t> parse_int_list(const std::string& text, const std::string& flag);
 
 /// Prints an info line on stderr ("bipeft <task>: ...") unless quiet.

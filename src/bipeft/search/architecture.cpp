@@ -177,6 +177,7 @@ void Architecture::sample_gates_(Stage stage, double tau, at::Generator& gen) {
     auto idx = r.detach().argmax(-1).contiguous();
     for (int64_t k = 0; k < idx.numel(); ++k) sel[k] = idx.data_ptr<int64_t>()[k];
   }
+  sampled_on_.assign(modules.size(), 0.0);
   for (size_t i = 0; i < modules.size(); ++i) {
     auto& m = modules[i];
     if (m.removed) {
@@ -188,6 +189,7 @@ void Architecture::sample_gates_(Stage stage, double tau, at::Generator& gen) {
     if (!m.ranked || !use_beta) {
       auto on = a_on.select(0, ii);
       const bool is_on = a_on_values.data_ptr<float>()[i] > 0.5f;
+      sampled_on_[i] = gumbel_ ? (is_on ? 1.0 : 0.0) : static_cast<double>(a_on_values.data_ptr<float>()[i]);
       if (!m.ranked) {
         g.rank = gumbel_ ? (is_on ? 1 : 0) : 1;
         g.on = on;
@@ -199,6 +201,7 @@ void Architecture::sample_gates_(Stage stage, double tau, at::Generator& gen) {
         g.on = on;
       }
     } else {
+      sampled_on_[i] = iterative ? 1.0 : 1.0 - r_graph.select(0, m.beta_row).select(0, 0).item<double>();
       auto row = m_all.select(0, m.beta_row);  // [rank_max]
       if (gumbel_) {
         const int64_t d = candidates[sel[m.beta_row]];

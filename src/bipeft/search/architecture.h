@@ -36,6 +36,9 @@ class Architecture {
   /// Samples a configuration for `stage` at temperature `tau` and sets every module's gate. The
   /// entangled ablation ignores `stage` (one candidate set including rank 0).
   void sample_gates_(Stage stage, double tau, at::Generator& gen);
+  /// Per module, whether the last sample_gates_ switched it on (1/0; the on-weight without Gumbel
+  /// or in the entangled space; 0 for removed modules).
+  const std::vector<double>& sampled_on() const { return sampled_on_; }
   /// Deterministic gates of the current discrete choice (kept modules at their rank), no gradients.
   void discrete_gates_();
   /// 0.01-weighted sum of mean|softmax(P) - P| over alpha and beta (§4.5), scaled by `weight`.
@@ -74,6 +77,7 @@ class Architecture {
   bool iterative;
 
  private:
+  std::vector<double> sampled_on_;
   at::Tensor tri_;  // [C, rank_max]: tri[k, j] = j < candidates[k]
   bool gumbel_;
   int64_t rank_max_;

@@ -31,7 +31,7 @@ struct PlantedOptions {
   int64_t max_sentences = 512;            // sentences used (train + held-out)
   double heldout_fraction = 0.2;          // share of the sentences kept out of training for the loss
   bool train_structures = true;           // false: search and recovery only (no found/oracle/random trainings)
-  SpaceOptions space{"lora", {1, 4, 8}, false};
+  SpaceOptions space{"lora", {1, 4, 8}, false, {}};
   SearchOptions search;                   // the search (epochs, triggers, batch, lr, ...)
   train::TrainOptions train;              // training of the found, oracle and random structures
   void validate() const;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "bipeft/core/error.h"
+#include "bipeft/search/sensitivity.h"
 
 namespace bipeft::search {
 
@@ -18,8 +19,11 @@ void SearchOptions::validate() const {
     throw ConfigError("--prune-begin-epoch must be in [0, --epochs)");
   if (max_triggers < 1) throw ConfigError("--max-triggers must be >= 1");
   if (window < 1) throw ConfigError("--window must be >= 1");
+  if (trigger_gap < 0) throw ConfigError("--trigger-gap must be >= 0");
   if (!(threshold > 0 && threshold <= 1)) throw ConfigError("--threshold must be in (0, 1]");
   if (!(ema >= 0 && ema < 1)) throw ConfigError("--ema must be in [0, 1)");
+  if (parse_criterion(criterion, "--criterion") == Criterion::GateEffect && !gumbel)
+    throw ConfigError("--criterion gate_effect fits the loss on the Gumbel on/off samples; it cannot run with --no-gumbel");
   if (alpha_free_triggers < 0) throw ConfigError("--alpha-free-triggers must be >= 0");
   if (batch_size < 1) throw ConfigError("--batch must be >= 1");
   if (!(lr > 0) || !(arch_lr > 0)) throw ConfigError("--lr and --arch-lr must be > 0");
@@ -37,7 +41,10 @@ nlohmann::json SearchOptions::to_json() const {
           {"max_triggers", max_triggers},
           {"window", window},
           {"threshold", threshold},
+          {"trigger_gap", trigger_gap},
           {"ema", ema},
+          {"criterion", criterion},
+          {"abs_grad", abs_grad},
           {"alpha_free_triggers", alpha_free_triggers},
           {"batch_size", batch_size},
           {"lr", lr},

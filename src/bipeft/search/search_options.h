@@ -18,7 +18,10 @@ struct SearchOptions {
   int64_t max_triggers = 100;           // K (§7)
   int64_t window = 5;                   // T: indicators compared by the trigger (§7)
   double threshold = 0.85;              // gamma: trigger stability threshold (§7)
+  int64_t trigger_gap = 0;              // ours: at least N weight steps between two triggers (0 = the code's rule)
   double ema = 0.85;                    // sensitivity EMA factor (§6)
+  std::string criterion = "tra_val_cos1";  // how train/validation records make S_i (§6, --prune_criterion)
+  bool abs_grad = true;                 // false: signed records -sum(theta*g) (§6, the code's --no_abs_grad)
   int64_t alpha_free_triggers = 10;     // E ignores alpha during the last N triggers (§8.1)
   int64_t batch_size = 32;              // both search halves
   double lr = 3e-4;                     // AdamW on PEFT weights (§5.2)

@@ -97,9 +97,11 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
   for (size_t i = 0; i < sizes.size(); ++i) sizes[i] = arch.modules[i].full;
   std::vector<bool> prunable(arch.modules.size(), true);
   TriggerDetector detector(o.window, o.threshold);
-  SensitivityTracker tracker(arch.modules.size(), o.ema);
+  SensitivityTracker tracker(arch.modules.size(),
+                             SensitivityOptions{o.ema, parse_criterion(o.criterion, "--criterion"), o.abs_grad});
   std::vector<at::Tensor> history;  // beta snapshots since the last fix
   int64_t k_rem = o.max_triggers;
+  int64_t last_trigger_step = -1;  // weight step of the last trigger (-1: none yet)
   auto stage = Architecture::Stage::Binary;
   const bool has_ranked = arch.beta.numel() > 0;
 
@@ -223,8 +225,10 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
     }
     sizes = m.at("sizes").get<std::vector<double>>();
     tracker.restore(m.at("sensitivity").get<std::vector<double>>());
+    if (auto* reg = tracker.regression()) reg->restore(st.get_list("gate_effect"), m.at("gate_effect_samples"));
     detector.restore(m.at("detector").get<std::deque<std::vector<double>>>(), m.at("detector_seen"));
     k_rem = m.at("k_rem");
+    last_trigger_step = m.value("last_trigger_step", int64_t{-1});
     stage = m.at("stage").get<int>() == 0 ? Architecture::Stage::Binary : Architecture::Stage::Dimension;
     result.triggers = m.at("triggers");
     result.epochs_run = m.at("epochs_run");
@@ -259,6 +263,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
                {"detector", detector.recent()},
                {"detector_seen", detector.seen()},
                {"k_rem", k_rem},
+               {"last_trigger_step", last_trigger_step},
                {"stage", stage == Architecture::Stage::Binary ? 0 : 1},
                {"triggers", result.triggers},
                {"epochs_run", result.epochs_run},
@@ -267,6 +272,10 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
     st.put_params("weights", weights);
     st.put_params("arch", arch_params);
     st.put_list("history", history);
+    if (auto* reg = tracker.regression()) {
+      st.put_list("gate_effect", reg->state());
+      st.meta["gate_effect_samples"] = reg->samples();
+    }
     st.put_optimizer("optimizer_w", opt_w);
     st.put_optimizer("optimizer_a", opt_a);
     st.put_generator("rng_gumbel", gen);
@@ -291,6 +300,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
       // 1. Architecture step on a validation-half batch, with clean gradients (Q1, Q3).
       opt_a.zero_grad();
       opt_w.zero_grad();
+      const auto arch_stage = stage;
       arch.sample_gates_(stage, tau, gen);
       const double la = checked_loss(dp.backward_(forward_loss(a_tok, a_batches[t % a_batches.size()]),
                                                   arch.regularizer(o.arch_reg), all_params),
@@ -298,7 +308,10 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
       opt_a.step();
       if (arch.iterative)
         stage = stage == Architecture::Stage::Binary ? Architecture::Stage::Dimension : Architecture::Stage::Binary;
-      if (o.early_selection) tracker.record_validation(arch.modules);
+      if (o.early_selection) {
+        tracker.record_validation(arch.modules);
+        if (arch_stage == Architecture::Stage::Binary) tracker.record_sample(arch.sampled_on(), la);
+      }
       // 2. Weight step on a train-half batch with the binary configuration (one optimizer step, Q2).
       opt_w.zero_grad();
       opt_a.zero_grad();
@@ -306,6 +319,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
       // When the sample switched every kept module off, no PEFT weight is in the graph: nothing to
       // learn from this batch (AdamW skips parameters without a gradient; the step still counts).
       const double lw = checked_loss(dp.backward_(forward_loss(w_tok, w_batches[t]), {}, weights), "train", step + 1);
+      if (o.early_selection) tracker.record_sample(arch.sampled_on(), lw);
       const double lr = o.lr * schedule.factor(step);
       train::clipped_adamw_step(opt_w, weights, lr, o.clip_norm);
       ++step;
@@ -314,16 +328,20 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
       bool fired = false;
       if (o.early_selection) {
         tracker.update_from_train(arch.modules);
-        if (epoch >= o.prune_begin_epoch && k_rem > 0) {
+        if (epoch >= o.prune_begin_epoch && k_rem > 0 && tracker.ready()) {
           if (has_ranked && arch.iterative) history.push_back(arch.beta.detach().clone());
           auto ind = importance_indicator(tracker.smoothed(), removed_flags(), sizes, module_budget);
           fired = detector.update(ind, &stability);
+          // --trigger-gap: the structure left by the last trigger trains for a while before the next.
+          if (fired && o.trigger_gap > 0 && last_trigger_step >= 0 && step - last_trigger_step < o.trigger_gap)
+            fired = false;
           if (dp.active()) {  // rank 0 decides whether the trigger fires, then what it removes and fixes
             auto f = at::full({1}, fired ? 1L : 0L, at::kLong);
             dp.broadcast_from_writer_({f});
             fired = f.item<int64_t>() != 0;
           }
           if (fired) {
+            last_trigger_step = step;
             trigger(step);
             adopt_writer_structure();
           }

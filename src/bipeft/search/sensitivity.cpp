@@ -1,10 +1,49 @@
 #include "bipeft/search/sensitivity.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <ATen/ATen.h>
 
+#include "bipeft/core/error.h"
+
 namespace bipeft::search {
+
+Criterion parse_criterion(const std::string& name, const std::string& field) {
+  if (name == "tra") return Criterion::Train;
+  if (name == "val") return Criterion::Validation;
+  if (name == "tra_val") return Criterion::TrainVal;
+  if (name == "tra_val_cos1") return Criterion::TrainValCos1;
+  if (name == "tra_val_cos2") return Criterion::TrainValCos2;
+  if (name == "gate_effect") return Criterion::GateEffect;
+  throw ConfigError(field + ": unknown sensitivity criterion '" + name +
+                    "'; use tra, val, tra_val, tra_val_cos1 (default), tra_val_cos2 or gate_effect");
+}
+
+std::string criterion_name(Criterion c) {
+  switch (c) {
+    case Criterion::Train: return "tra";
+    case Criterion::Validation: return "val";
+    case Criterion::TrainVal: return "tra_val";
+    case Criterion::TrainValCos1: return "tra_val_cos1";
+    case Criterion::TrainValCos2: return "tra_val_cos2";
+    case Criterion::GateEffect: return "gate_effect";
+  }
+  return "tra_val_cos1";
+}
+
+double step_sensitivity(Criterion c, double t, double v, double cosine, double n) {
+  if (!(n > 0)) n = 1.0;
+  switch (c) {
+    case Criterion::Train: return t / n;
+    case Criterion::Validation: return v / n;
+    case Criterion::TrainVal: return (t + v) / n;
+    case Criterion::TrainValCos1: return t / n + cosine * v / n;
+    case Criterion::TrainValCos2: return cosine * (t + v) / n;
+    case Criterion::GateEffect: return t / n;  // the record is the fitted effect
+  }
+  return 0.0;
+}
 
 std::vector<at::Tensor> weight_gradient_products(const peft::PeftModule& m) {
   std::vector<at::Tensor> out;
@@ -15,7 +54,22 @@ std::vector<at::Tensor> weight_gradient_products(const peft::PeftModule& m) {
   return out;
 }
 
+SensitivityTracker::SensitivityTracker(size_t modules, SensitivityOptions options)
+    : smoothed_(modules, 0.0), val_(modules), o_(options) {
+  if (o_.criterion == Criterion::GateEffect) {
+    // Memory of about max(100, 4 (N + 1)) samples: enough to fit N effects, short enough to follow
+    // the weights as they train.
+    const double memory = std::max(100.0, 4.0 * static_cast<double>(modules + 1));
+    regression_ = std::make_unique<GateEffectRegression>(modules, 1.0 - 1.0 / memory);
+  }
+}
+
+void SensitivityTracker::record_sample(const std::vector<double>& on, double loss) {
+  if (regression_) regression_->add(on, loss);
+}
+
 void SensitivityTracker::record_validation(const std::vector<SearchModule>& modules) {
+  if (regression_) return;
   for (size_t i = 0; i < modules.size(); ++i) {
     val_[i].clear();
     if (!modules[i].removed) val_[i] = weight_gradient_products(*modules[i].module);
@@ -24,7 +78,17 @@ void SensitivityTracker::record_validation(const std::vector<SearchModule>& modu
 
 void SensitivityTracker::update_from_train(const std::vector<SearchModule>& modules) {
   last_.assign(modules.size(), 0.0);
-  // Per parameter tensor: [sum|u|, sum|v|, u.v, |u|^2, |v|^2], gathered for every kept module and
+  if (regression_) {
+    // The forgetting factor already smooths the fit; S_bar is the current effect per parameter.
+    const auto effects = regression_->effects();
+    for (size_t i = 0; i < modules.size(); ++i) {
+      if (modules[i].removed) continue;
+      last_[i] = step_sensitivity(Criterion::GateEffect, effects[i], 0.0, 0.0, modules[i].full);
+      smoothed_[i] = last_[i];
+    }
+    return;
+  }
+  // Per parameter tensor: [sum|u|, sum|v|, u.v, |u|^2, |v|^2, sum u, sum v], gathered for every kept module and
   // copied to the host once (one synchronisation per step, also on GPUs).
   std::vector<at::Tensor> stats;
   std::vector<std::pair<size_t, size_t>> span(modules.size(), {0, 0});  // module -> [first, count) in stats
@@ -35,34 +99,34 @@ void SensitivityTracker::update_from_train(const std::vector<SearchModule>& modu
     for (size_t k = 0; k < u.size(); ++k) {
       const bool has_v = k < val_[i].size() && val_[i][k].defined();
       if (!u[k].defined() && !has_v) {
-        stats.push_back(at::zeros({5}, modules[i].module->parameters().front().options().dtype(at::kDouble)));
+        stats.push_back(at::zeros({7}, modules[i].module->parameters().front().options().dtype(at::kDouble)));
         continue;
       }
       const auto& ref = u[k].defined() ? u[k] : val_[i][k];
       auto uu = u[k].defined() ? u[k].to(at::kDouble) : at::zeros_like(ref, at::kDouble);
       auto vv = has_v ? val_[i][k].to(at::kDouble) : at::zeros_like(ref, at::kDouble);
-      stats.push_back(at::stack({uu.abs().sum(), vv.abs().sum(), (uu * vv).sum(), (uu * uu).sum(), (vv * vv).sum()}));
+      stats.push_back(at::stack({uu.abs().sum(), vv.abs().sum(), (uu * vv).sum(), (uu * uu).sum(), (vv * vv).sum(),
+                                 uu.sum(), vv.sum()}));
     }
   }
   for (auto& v : val_) v.clear();
   if (stats.empty()) return;
-  auto host = at::stack(stats).cpu().contiguous();  // [tensors, 5]
+  auto host = at::stack(stats).cpu().contiguous();  // [tensors, 7]
   const double* h = host.data_ptr<double>();
   for (size_t i = 0; i < modules.size(); ++i) {
     if (modules[i].removed) continue;
     double tr = 0, va = 0, cos_sum = 0;
     const auto [first, count] = span[i];
     for (size_t k = first; k < first + count; ++k) {
-      const double* r = h + 5 * k;
-      tr += r[0];
-      va += r[1];
+      const double* r = h + 7 * k;
+      tr += o_.abs_grad ? r[0] : -r[5];
+      va += o_.abs_grad ? r[1] : -r[6];
       if (r[3] > 0 && r[4] > 0) cos_sum += r[2] / std::sqrt(r[3] * r[4]);
     }
     const double cos = count > 0 ? cos_sum / static_cast<double>(count) : 0.0;
-    const double n = modules[i].full > 0 ? modules[i].full : 1.0;
-    const double s = tr / n + cos * va / n;
+    const double s = step_sensitivity(o_.criterion, tr, va, cos, modules[i].full);
     last_[i] = std::isfinite(s) ? s : 0.0;
-    smoothed_[i] = ema_ * smoothed_[i] + (1.0 - ema_) * last_[i];
+    smoothed_[i] = o_.ema * smoothed_[i] + (1.0 - o_.ema) * last_[i];
   }
 }
 

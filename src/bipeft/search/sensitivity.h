@@ -1,21 +1,62 @@
 #pragma once
 // Module sensitivity (ALGORITHM.md §6, Eq. 1-4, decisions Q3-Q5): after the architecture step the
 // validation products v = theta * grad_val, after the weight step the train products
-// u = theta * grad_train (theta after the update, clipped gradient), then
+// u = theta * grad_train (theta after the update, clipped gradient), then with the default criterion
+// (tra_val_cos1)
 //   S_i = sum|u| / n_i + mean_theta cos(u_theta, v_theta) * sum|v| / n_i,  S_bar = ema * S_bar + (1 - ema) * S_i
-// for every kept module, every step until the search ends.
+// for every kept module, every step until the search ends. The official code's other criteria
+// (--prune_criterion) and its signed variant (--no_abs_grad: -sum instead of sum|.|) are options.
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
 
 #include "bipeft/search/architecture.h"
+#include "bipeft/search/gate_effect.h"
 
 namespace bipeft::search {
 
+/// How one step's records become S_i (ALGORITHM.md §6): T = train record, V = validation record,
+/// c = mean cosine of the products, n = the module's max-rank parameter count.
+enum class Criterion {
+  Train,          // tra: T / n
+  Validation,     // val: V / n
+  TrainVal,       // tra_val: (T + V) / n
+  TrainValCos1,   // tra_val_cos1 (default): T / n + c * V / n
+  TrainValCos2,   // tra_val_cos2: c * (T + V) / n
+  GateEffect,     // gate_effect (ours): the loss a module saves when on, fitted on the Gumbel samples / n
+};
+
+/// Parses the official names (tra, val, tra_val, tra_val_cos1, tra_val_cos2) and gate_effect; throws ConfigError
+/// naming `field` and the accepted names otherwise.
+Criterion parse_criterion(const std::string& name, const std::string& field);
+std::string criterion_name(Criterion c);
+
+/// One step's S_i from the records (the formula of `c`); `n` <= 0 counts as 1.
+double step_sensitivity(Criterion c, double train_record, double val_record, double cosine, double n);
+
+struct SensitivityOptions {
+  double ema = 0.85;
+  Criterion criterion = Criterion::TrainValCos1;
+  /// true: records are sum|theta * g| (Eq. 1-2); false: -sum(theta * g), the first-order loss
+  /// increase when the module's weights are scaled towards zero (the code's --no_abs_grad).
+  bool abs_grad = true;
+};
+
 class SensitivityTracker {
  public:
-  SensitivityTracker(size_t modules, double ema) : smoothed_(modules, 0.0), val_(modules), ema_(ema) {}
+  SensitivityTracker(size_t modules, SensitivityOptions options);
+
+  /// gate_effect: one binary-stage forward (the modules' sampled on-values and the batch loss);
+  /// ignored by the other criteria.
+  void record_sample(const std::vector<double>& on, double loss);
+  /// Whether the scores mean anything yet: gate_effect needs enough samples for its fit (triggers
+  /// wait for it); the product criteria are always ready.
+  bool ready() const { return !regression_ || regression_->ready(); }
+  /// The gate_effect regression (nullptr for the other criteria), for checkpoints.
+  GateEffectRegression* regression() { return regression_.get(); }
 
   /// Records v = theta * grad for every kept module (call right after the architecture backward).
   void record_validation(const std::vector<SearchModule>& modules);
@@ -31,7 +72,8 @@ class SensitivityTracker {
   std::vector<double> smoothed_;
   std::vector<double> last_;
   std::vector<std::vector<at::Tensor>> val_;  // per module: v per parameter tensor (undefined = no gradient)
-  double ema_;
+  SensitivityOptions o_;
+  std::unique_ptr<GateEffectRegression> regression_;
 };
 
 /// theta * grad for every parameter of `m` (undefined entries where there is no gradient).

@@ -43,6 +43,16 @@ peft::Structure build_space(const SpaceOptions& o, const std::vector<model::Site
   else if (sp == "s1") method_names = {"serial_adapter", "parallel_adapter", "prefix"};
   else
     for (const auto& m : split(sp, ',')) method_names.push_back(peft::method_info(trim(m)).name);
+  for (const auto& want : o.positions) {
+    bool known = false;
+    for (const auto& name : method_names) {
+      const auto pos = space_positions(peft::method_info(name).name, o.cross_attention);
+      known = known || std::find(pos.begin(), pos.end(), want) != pos.end();
+    }
+    if (!known)
+      throw ConfigError("--positions: '" + want + "' is not a position of space '" + o.space +
+                        "' (LoRA: q,k,v,o,wi,wo; Adapter-LR: attn,ffn; norms: attn_ln,ffn_ln,final_ln)");
+  }
   const int64_t rank_max = o.ranks.back();
   peft::Structure s;
   s.options.prefix_length_max = std::max<int64_t>(s.options.prefix_length_max, rank_max);
@@ -52,6 +62,8 @@ peft::Structure build_space(const SpaceOptions& o, const std::vector<model::Site
       const auto& info = peft::method_info(name);
       auto pos = space_positions(info.name, o.cross_attention);
       if (std::find(pos.begin(), pos.end(), site.position) == pos.end()) continue;
+      if (!o.positions.empty() && std::find(o.positions.begin(), o.positions.end(), site.position) == o.positions.end())
+        continue;
       if (!peft::target_matches(site.name, site, info)) continue;
       s.modules.push_back({site.name, info.name, info.ranked ? rank_max : 1});
     }

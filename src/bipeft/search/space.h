@@ -17,6 +17,9 @@ struct SpaceOptions {
   std::string space = "s2";            // s2, s1, or a comma list of methods
   std::vector<int64_t> ranks{1, 4, 8};  // candidate ranks D (ascending, >= 1); modules are built at max(D)
   bool cross_attention = false;         // also place modules on cross-attention positions
+  /// Only these positions of the space (q, v, wo, attn, ffn_ln, ...; empty: all of them), e.g. LoRA
+  /// on q,v only. Throws from build_space when one is not a position of any chosen method.
+  std::vector<std::string> positions;
   void validate() const;
 };
 
