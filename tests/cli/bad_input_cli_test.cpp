@@ -412,6 +412,12 @@ std::vector<BadCase> search_cases() {
       // regression, was a defect in cmd_search.cpp: an unknown --space is found only inside run_search, after config.json and
       // trace.jsonl were written to --out, and the message does not name --space.
       {"UnknownSpace", search("--space nonsense"), "--space"},
+      {"PositionOutsideTheSpace", search("--space lora --positions q,ffn"), "--positions: 'ffn'"},
+      {"UnknownCriterion", search("--criterion cos"), "--criterion"},
+      {"GateEffectWithoutGumbel", search("--criterion gate_effect --no-gumbel"), "--no-gumbel"},
+      {"TriggerGapNegative", search("--trigger-gap -1"), "--trigger-gap"},
+      {"EmaOne", search("--ema 1"), "--ema"},
+      {"AlphaFreeTriggersNegative", search("--alpha-free-triggers -1"), "--alpha-free-triggers"},
       {"DropoutAboveOne", search("--dropout 5"), "dropout"},
       {"SeedNotANumber", search("--seed x"), "--seed"},
       // regression, was a defect in common_args.cpp: --seed -1 is accepted and wraps to 18446744073709551615.
@@ -449,6 +455,8 @@ std::vector<BadCase> bench_cases() {
       {"PlantedOutsideTheSpace", planted("--planted decoder.block.0.layer.1.EncDecAttention.v:lora:8"), "not in the search space"},
       {"PlantedRankNotACandidate", planted("--planted " + kQ + ":lora:2"), "candidate ranks"},
       {"UnknownSpace", planted("--space nonsense"), "--space"},
+      {"PositionOutsideTheSpace", planted("--positions q,attn"), "--positions: 'attn'"},
+      {"UnknownCriterion", planted("--criterion abs"), "--criterion"},
       {"RanksNotIntegers", planted("--ranks 1,x"), "--ranks"},
       {"RanksDecreasing", planted("--ranks 8,4"), "--ranks"},
       {"EpochsNotANumber", planted("--epochs abc"), "--epochs"},

@@ -86,7 +86,7 @@ Command add_bench_command(CLI::App& root) {
       ->check(whole_number(0))
       ->capture_default_str();
   app->add_option("--max-triggers", s.max_triggers, "K")->check(whole_number(1))->capture_default_str();
-  add_sensitivity_options(*app, s);
+  add_selection_options(*app, s);
   app->add_option("--batch", s.batch_size, "Search batch size")->check(whole_number(1))->capture_default_str();
   app->add_option("--lr", s.lr, "Search AdamW learning rate")->capture_default_str();
   app->add_option("--arch-lr", s.arch_lr, "Architecture Adam learning rate")->capture_default_str();

@@ -68,7 +68,7 @@ Command add_search_command(CLI::App& root) {
   app->add_option("--max-triggers", s.max_triggers, "K: triggers until the search stops")->capture_default_str();
   app->add_option("--window", s.window, "T: indicators compared by the trigger")->capture_default_str();
   app->add_option("--threshold", s.threshold, "gamma: trigger stability threshold")->capture_default_str();
-  add_sensitivity_options(*app, s);
+  add_selection_options(*app, s);
   app->add_option("--batch", s.batch_size, "Batch size of both search halves")->capture_default_str();
   app->add_option("--lr", s.lr, "AdamW learning rate of PEFT weights")->capture_default_str();
   app->add_option("--arch-lr", s.arch_lr, "Adam learning rate of architecture logits")->capture_default_str();

@@ -108,7 +108,7 @@ model::T5Model load_backbone(const std::string& dir, const RunContext& ctx) {
   return model::load_t5(dir, lo);
 }
 
-void add_sensitivity_options(CLI::App& app, search::SearchOptions& s) {
+void add_selection_options(CLI::App& app, search::SearchOptions& s) {
   app.add_option("--criterion", s.criterion,
                  "Sensitivity from the train (T) and validation (V) records: tra, val, tra_val, "
                  "tra_val_cos1 (T + cos*V, the paper's Eq. 3), tra_val_cos2 (cos*(T+V)), or gate_effect (ours: "
@@ -118,6 +118,10 @@ void add_sensitivity_options(CLI::App& app, search::SearchOptions& s) {
   app.add_option("--trigger-gap", s.trigger_gap,
                  "At least N steps between two triggers, so the kept modules adapt before the next removal "
                  "(0: the official code's rule, triggers on consecutive steps)")
+      ->capture_default_str();
+  app.add_option("--alpha-free-triggers", s.alpha_free_triggers,
+                 "The last N triggers count each kept module at its exact size instead of weighting it by "
+                 "alpha's on-probability (§8.1; the code's 10). N >= --max-triggers: exact from the first trigger")
       ->capture_default_str();
   app.add_option("--ema", s.ema, "Sensitivity EMA factor (Eq. 4; the code's 0.85)")->capture_default_str();
   app.add_flag("--signed-sensitivity", [&s](int64_t) { s.abs_grad = false; },

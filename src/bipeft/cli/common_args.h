@@ -54,8 +54,9 @@ RunContext make_run_context(const RuntimeOptions& opts, const std::string& task)
 model::T5Model load_backbone(const std::string& dir, const RunContext& ctx);
 
 /// "1,4,8" -> {1, 4, 8}; ConfigError naming `flag` when an entry is not an integer.
-/// --criterion and --signed-sensitivity: how BIPEFT ranks modules (ALGORITHM.md §6 options).
-void add_sensitivity_options(CLI::App& app, search::SearchOptions& s);
+/// How BIPEFT ranks and removes modules: --criterion, --signed-sensitivity, --ema (ALGORITHM.md §6),
+/// --trigger-gap (§7) and --alpha-free-triggers (§8.1).
+void add_selection_options(CLI::App& app, search::SearchOptions& s);
 
 /// A comma list of names ("q,v,wo"), trimmed, empties dropped.
 std::vector<std::string> parse_name_list(const std::string& text);
