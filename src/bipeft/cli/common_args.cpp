@@ -15,6 +15,7 @@
 #include "bipeft/core/strings.h"
 #include "bipeft/io/dtype.h"
 #include "bipeft/model/t5_weights.h"
+#include "bipeft/search/sensitivity.h"
 #include "bipeft/io/file_util.h"
 
 #include <filesystem>
@@ -113,7 +114,7 @@ void add_selection_options(CLI::App& app, search::SearchOptions& s) {
                  "Sensitivity from the train (T) and validation (V) records: tra, val, tra_val, "
                  "tra_val_cos1 (T + cos*V, the paper's Eq. 3), tra_val_cos2 (cos*(T+V)), or gate_effect (ours: "
                  "the loss a module saves, fitted on the search's random on/off samples; docs/search.md)")
-      ->check(CLI::IsMember({"tra", "val", "tra_val", "tra_val_cos1", "tra_val_cos2", "gate_effect"}))
+      ->check(CLI::IsMember(search::criterion_names()))
       ->capture_default_str();
   app.add_option("--trigger-gap", s.trigger_gap,
                  "At least N steps between two triggers, so the kept modules adapt before the next removal "

@@ -53,7 +53,6 @@ RunContext make_run_context(const RuntimeOptions& opts, const std::string& task)
 /// Loads the T5 checkpoint in `dir` on ctx's device and dtype.
 model::T5Model load_backbone(const std::string& dir, const RunContext& ctx);
 
-/// "1,4,8" -> {1, 4, 8}; ConfigError naming `flag` when an entry is not an integer.
 /// How BIPEFT ranks and removes modules: --criterion, --signed-sensitivity, --ema (ALGORITHM.md §6),
 /// --trigger-gap (§7) and --alpha-free-triggers (§8.1).
 void add_selection_options(CLI::App& app, search::SearchOptions& s);
@@ -61,6 +60,7 @@ void add_selection_options(CLI::App& app, search::SearchOptions& s);
 /// A comma list of names ("q,v,wo"), trimmed, empties dropped.
 std::vector<std::string> parse_name_list(const std::string& text);
 
+/// "1,4,8" -> {1, 4, 8}; ConfigError naming `flag` when an entry is not an integer.
 std::vector<int64_t> parse_int_list(const std::string& text, const std::string& flag);
 
 /// Prints an info line on stderr ("bipeft <task>: ...") unless quiet.

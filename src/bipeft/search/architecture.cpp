@@ -151,7 +151,7 @@ void Architecture::sample_gates_(Stage stage, double tau, at::Generator& gen) {
   auto a = sample(alpha);  // [N, 2]
   auto a_on = a.select(1, 1);
   auto a_on_values = a_on.detach().contiguous();
-  at::Tensor m_all, r_graph;
+  at::Tensor m_all, r_graph, r_zero;
   const bool use_beta = !iterative || stage == Stage::Dimension;
   std::vector<int64_t> sel(beta.size(0), -1);
   if (use_beta && beta.numel() > 0) {
@@ -174,6 +174,8 @@ void Architecture::sample_gates_(Stage stage, double tau, at::Generator& gen) {
     }
     m_all = at::matmul(r, tri_);  // [Nr, rank_max]
     r_graph = r;
+    // Entangled space: a module is on unless candidate 0 (rank 0) was drawn; one host copy for all.
+    if (!iterative) r_zero = r.detach().select(1, 0).to(at::kDouble).cpu().contiguous();
     auto idx = r.detach().argmax(-1).contiguous();
     for (int64_t k = 0; k < idx.numel(); ++k) sel[k] = idx.data_ptr<int64_t>()[k];
   }
@@ -201,7 +203,7 @@ void Architecture::sample_gates_(Stage stage, double tau, at::Generator& gen) {
         g.on = on;
       }
     } else {
-      sampled_on_[i] = iterative ? 1.0 : 1.0 - r_graph.select(0, m.beta_row).select(0, 0).item<double>();
+      sampled_on_[i] = iterative ? 1.0 : 1.0 - r_zero.data_ptr<double>()[m.beta_row];
       auto row = m_all.select(0, m.beta_row);  // [rank_max]
       if (gumbel_) {
         const int64_t d = candidates[sel[m.beta_row]];

@@ -6,31 +6,25 @@
 #include <ATen/ATen.h>
 
 #include "bipeft/core/error.h"
+#include "bipeft/core/strings.h"
 
 namespace bipeft::search {
 
-Criterion parse_criterion(const std::string& name, const std::string& field) {
-  if (name == "tra") return Criterion::Train;
-  if (name == "val") return Criterion::Validation;
-  if (name == "tra_val") return Criterion::TrainVal;
-  if (name == "tra_val_cos1") return Criterion::TrainValCos1;
-  if (name == "tra_val_cos2") return Criterion::TrainValCos2;
-  if (name == "gate_effect") return Criterion::GateEffect;
-  throw ConfigError(field + ": unknown sensitivity criterion '" + name +
-                    "'; use tra, val, tra_val, tra_val_cos1 (default), tra_val_cos2 or gate_effect");
+const std::vector<std::string>& criterion_names() {
+  static const std::vector<std::string> names{"tra", "val", "tra_val", "tra_val_cos1", "tra_val_cos2", "gate_effect"};
+  return names;
 }
 
-std::string criterion_name(Criterion c) {
-  switch (c) {
-    case Criterion::Train: return "tra";
-    case Criterion::Validation: return "val";
-    case Criterion::TrainVal: return "tra_val";
-    case Criterion::TrainValCos1: return "tra_val_cos1";
-    case Criterion::TrainValCos2: return "tra_val_cos2";
-    case Criterion::GateEffect: return "gate_effect";
-  }
-  return "tra_val_cos1";
+Criterion parse_criterion(const std::string& name, const std::string& field) {
+  const auto& names = criterion_names();
+  const auto it = std::find(names.begin(), names.end(), name);
+  if (it == names.end())
+    throw ConfigError(field + ": unknown sensitivity criterion '" + name + "'; use " + join(names, ", ") +
+                      " (default tra_val_cos1)");
+  return static_cast<Criterion>(it - names.begin());
 }
+
+std::string criterion_name(Criterion c) { return criterion_names().at(static_cast<size_t>(c)); }
 
 double step_sensitivity(Criterion c, double t, double v, double cosine, double n) {
   if (!(n > 0)) n = 1.0;

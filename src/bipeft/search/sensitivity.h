@@ -19,7 +19,8 @@
 namespace bipeft::search {
 
 /// How one step's records become S_i (ALGORITHM.md §6): T = train record, V = validation record,
-/// c = mean cosine of the products, n = the module's max-rank parameter count.
+/// c = mean cosine of the products, n = the module's max-rank parameter count. The order is that of
+/// criterion_names().
 enum class Criterion {
   Train,          // tra: T / n
   Validation,     // val: V / n
@@ -29,8 +30,10 @@ enum class Criterion {
   GateEffect,     // gate_effect (ours): the loss a module saves when on, fitted on the Gumbel samples / n
 };
 
-/// Parses the official names (tra, val, tra_val, tra_val_cos1, tra_val_cos2) and gate_effect; throws ConfigError
-/// naming `field` and the accepted names otherwise.
+/// The names of the criteria, in the order of the enum: the official code's (tra, val, tra_val,
+/// tra_val_cos1, tra_val_cos2) and gate_effect.
+const std::vector<std::string>& criterion_names();
+/// Parses one of criterion_names(); throws ConfigError naming `field` and the accepted names otherwise.
 Criterion parse_criterion(const std::string& name, const std::string& field);
 std::string criterion_name(Criterion c);
 

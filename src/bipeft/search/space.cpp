@@ -46,7 +46,7 @@ peft::Structure build_space(const SpaceOptions& o, const std::vector<model::Site
   for (const auto& want : o.positions) {
     bool known = false;
     for (const auto& name : method_names) {
-      const auto pos = space_positions(peft::method_info(name).name, o.cross_attention);
+      const auto pos = space_positions(name, o.cross_attention);
       known = known || std::find(pos.begin(), pos.end(), want) != pos.end();
     }
     if (!known)
