@@ -40,12 +40,32 @@ TEST_F(SearchCli, SearchWritesStructureTraceSummaryAndPlots) {
   std::set<std::string> events;
   std::istringstream trace(slurp(out / "s/trace.jsonl"));
   for (std::string line; std::getline(trace, line);) events.insert(nlohmann::json::parse(line)["event"].get<std::string>());
-  EXPECT_EQ(events, (std::set<std::string>{"start", "step", "trigger", "checkpoint", "done"}));
+  for (const char* e : {"start", "step", "trigger", "checkpoint", "done"}) EXPECT_EQ(events.count(e), 1u) << e;
+  for (const auto& e : events)  // final_fix: ranks still free after the last trigger
+    EXPECT_TRUE(e == "start" || e == "step" || e == "trigger" || e == "checkpoint" || e == "done" || e == "final_fix") << e;
   EXPECT_NE(slurp(out / "s/budget_curve.svg").find("<svg"), std::string::npos);
   // The found structure trains with bipeft train.
   auto t = run_cli("train --model " + model() + " --task sst2 --data " + sst2() + " --structure " +
                    (out / "s/structure.json") + " --epochs 1 --max-train 32 --quiet --out " + (out / "t"));
   EXPECT_EQ(t.code, 0) << t.err;
+}
+
+TEST_F(SearchCli, NoBudgetFillKeepsTheArgmaxRanks) {
+  test::TempDir out;
+  auto r = run_cli(base() + " --budget 4000 --space lora --no-budget-fill --out " + (out / "s"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::istringstream trace(slurp(out / "s/trace.jsonl"));
+  int fixed = 0;
+  for (std::string line; std::getline(trace, line);) {
+    const auto e = nlohmann::json::parse(line);
+    if (e["event"] == "start") EXPECT_EQ(e["options"]["budget_fill"], false);
+    if (e.contains("fixed"))
+      for (const auto& f : e["fixed"]) {
+        ++fixed;
+        EXPECT_FALSE(f.contains("argmax_rank")) << f;
+      }
+  }
+  EXPECT_GT(fixed, 0);
 }
 
 TEST_F(SearchCli, ImpossibleOrMalformedBudgetsAreUsageErrors) {

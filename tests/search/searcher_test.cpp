@@ -72,7 +72,15 @@ void expect_search_invariants(const SearchRun& run, double budget, int64_t k) {
   std::map<std::string, int64_t> fixed_rank;
   int64_t trigger_events = 0;
   for (const auto& e : run.events) {
-    if (e["event"] != "trigger") continue;
+    if (e["event"] != "trigger" && e["event"] != "final_fix") continue;
+    if (e["event"] == "final_fix") {
+      for (const auto& f : e["fixed"]) {
+        const auto id = f["id"].get<std::string>();
+        EXPECT_EQ(removed.count(id), 0u) << id << " fixed after its removal";
+        EXPECT_TRUE(fixed_rank.emplace(id, f["rank"].get<int64_t>()).second) << id << " fixed twice";
+      }
+      continue;
+    }
     ++trigger_events;
     for (const auto& id : e["removed"]) {
       EXPECT_TRUE(removed.insert(id.get<std::string>()).second) << id << " removed twice (it came back)";
@@ -100,6 +108,35 @@ void expect_search_invariants(const SearchRun& run, double budget, int64_t k) {
 
 TEST(Searcher, CompleteRunHasKTriggersMeetsTheBudgetAndNeverRevisitsADecision) {
   expect_search_invariants(run_tiny(2500, 8), 2500, 8);
+}
+
+// Every rank the budget fill chose (a "fixed" entry with "argmax_rank"), from trigger and final_fix events.
+std::vector<nlohmann::json> filled_entries(const SearchRun& run) {
+  std::vector<nlohmann::json> out;
+  for (const auto& e : run.events)
+    if (e["event"] == "trigger" || e["event"] == "final_fix")
+      for (const auto& f : e["fixed"])
+        if (f.contains("argmax_rank")) out.push_back(f);
+  return out;
+}
+
+TEST(Searcher, BudgetFillOnlyRaisesRanksAndTheArgmaxRunEndsNoLarger) {
+  // LoRA only, budget well above what the argmax ranks use at the last fix.
+  auto lora = [](bool fill) {
+    return [fill](SearchOptions& o, SpaceOptions& space) {
+      o.budget_fill = fill;
+      space.space = "lora";
+    };
+  };
+  const auto filled = run_tiny(6000, 8, 5, {}, 0, lora(true));
+  const auto plain = run_tiny(6000, 8, 5, {}, 0, lora(false));
+  expect_search_invariants(filled, 6000, 8);
+  EXPECT_TRUE(filled_entries(plain).empty());
+  const auto raised = filled_entries(filled);
+  ASSERT_FALSE(raised.empty()) << "the fill never raised a rank in this run: the test shows nothing";
+  for (const auto& f : raised) EXPECT_GT(f["rank"].get<int64_t>(), f["argmax_rank"].get<int64_t>()) << f;
+  EXPECT_LE(plain.result.params, 6000);
+  EXPECT_LT(plain.result.params, filled.result.params);
 }
 
 TEST(Searcher, GateEffectCriterionAndTriggerGapKeepTheInvariants) {

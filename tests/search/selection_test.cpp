@@ -85,6 +85,24 @@ TEST(SearchSelection, RepairRemovesTheSmallestModuleThatCoversTheExcess) {
   EXPECT_EQ(repair_to_budget({0.5}, {false}, {true}, {10}, 50), (std::vector<size_t>{0}));
 }
 
+TEST(SearchSelection, BudgetFillGrowsTheMostSensitiveModuleFirstWhileItFits) {
+  // Two LoRA-like modules at ranks {1, 4, 8}: 10/40/80 and 20/80/160 parameters.
+  const std::vector<std::vector<double>> counts{{10, 40, 80}, {20, 80, 160}};
+  // Start at rank 1 for both (30 used). Module 1 is the more sensitive: 20->80 (90), 80->160 (170)
+  // fits in 200, then module 0 10->40 (200) fits exactly, 40->80 (240) does not.
+  EXPECT_EQ(fill_ranks_to_budget(counts, {0, 0}, {0.1, 0.9}, 200), (std::vector<int64_t>{1, 2}));
+  // Room 120: module 1 to 80 (90); 80->160 would be 170 > 120, so module 0 grows to 40 (120).
+  EXPECT_EQ(fill_ranks_to_budget(counts, {0, 0}, {0.1, 0.9}, 120), (std::vector<int64_t>{1, 1}));
+  // Equal sensitivity: the lower index first.
+  EXPECT_EQ(fill_ranks_to_budget(counts, {0, 0}, {0.5, 0.5}, 60), (std::vector<int64_t>{1, 0}));
+  // Nothing fits: the start comes back, also when it is already above the room.
+  EXPECT_EQ(fill_ranks_to_budget(counts, {0, 0}, {0.1, 0.9}, 35), (std::vector<int64_t>{0, 0}));
+  EXPECT_EQ(fill_ranks_to_budget(counts, {2, 2}, {0.1, 0.9}, 100), (std::vector<int64_t>{2, 2}));
+  // A module already at its largest candidate stays; the other one takes the room.
+  EXPECT_EQ(fill_ranks_to_budget(counts, {2, 0}, {0.9, 0.1}, 1000), (std::vector<int64_t>{2, 2}));
+  EXPECT_TRUE(fill_ranks_to_budget({}, {}, {}, 100).empty());
+}
+
 TEST(SearchSelection, DimensionStabilityIsStdTimesKl) {
   // Module 0 moves from [0, 0] to [ln 3, 0]; module 1 never moves.
   auto h = at::zeros({2, 2, 2}, at::kDouble);

@@ -124,6 +124,9 @@ void add_selection_options(CLI::App& app, search::SearchOptions& s) {
                  "The last N triggers count each kept module at its exact size instead of weighting it by "
                  "alpha's on-probability (§8.1; the code's 10). N >= --max-triggers: exact from the first trigger")
       ->capture_default_str();
+  app.add_flag("--no-budget-fill", [&s](int64_t) { s.budget_fill = false; },
+               "Fix the last free ranks at argmax beta (the paper) instead of growing the most sensitive "
+               "modules' ranks while the structure fits the budget (ours; docs/search.md)");
   app.add_option("--ema", s.ema, "Sensitivity EMA factor (Eq. 4; the code's 0.85)")->capture_default_str();
   app.add_flag("--signed-sensitivity", [&s](int64_t) { s.abs_grad = false; },
                "Records are -sum(theta*grad) (first-order loss increase on shrinking a module) instead of sum|theta*grad|");

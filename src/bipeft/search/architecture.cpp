@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
+#include <string>
 
 #include <ATen/ATen.h>
 
@@ -54,6 +56,15 @@ void Architecture::fix_dimension_(size_t i) {
   auto& m = modules[i];
   if (!m.ranked || m.fixed) return;
   m.fixed_index = candidate_index(i);  // read before setting the flag: candidate_index honours it
+  m.fixed = true;
+}
+
+void Architecture::fix_dimension_(size_t i, int64_t index) {
+  auto& m = modules[i];
+  if (!m.ranked || m.fixed) return;
+  if (index < 0 || index >= static_cast<int64_t>(candidates.size()))
+    throw std::out_of_range("fix_dimension_: candidate " + std::to_string(index) + " of " + std::to_string(candidates.size()));
+  m.fixed_index = index;
   m.fixed = true;
 }
 

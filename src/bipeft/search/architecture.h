@@ -49,6 +49,8 @@ class Architecture {
   /// Fixes ranked module i at its current candidate (argmax beta), recorded for good (decision Q8);
   /// a no-op when it is already fixed or not ranked.
   void fix_dimension_(size_t i);
+  /// Fixes ranked module i at candidate `index` (the budget fill's choice); same no-op cases.
+  void fix_dimension_(size_t i, int64_t index);
   /// The rank module i would have now (0 when removed or the entangled candidate 0).
   int64_t current_rank(size_t i) const;
   /// Exact parameters of module i at its current rank (0 when removed).

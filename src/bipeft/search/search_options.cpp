@@ -45,6 +45,7 @@ nlohmann::json SearchOptions::to_json() const {
           {"ema", ema},
           {"criterion", criterion},
           {"abs_grad", abs_grad},
+          {"budget_fill", budget_fill},
           {"alpha_free_triggers", alpha_free_triggers},
           {"batch_size", batch_size},
           {"lr", lr},

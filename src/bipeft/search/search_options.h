@@ -22,6 +22,7 @@ struct SearchOptions {
   double ema = 0.85;                    // sensitivity EMA factor (§6)
   std::string criterion = "tra_val_cos1";  // how train/validation records make S_i (§6, --prune_criterion)
   bool abs_grad = true;                 // false: signed records -sum(theta*g) (§6, the code's --no_abs_grad)
+  bool budget_fill = true;              // ours: the final rank fix raises ranks while they fit the budget
   int64_t alpha_free_triggers = 10;     // E ignores alpha during the last N triggers (§8.1)
   int64_t batch_size = 32;              // both search halves
   double lr = 3e-4;                     // AdamW on PEFT weights (§5.2)

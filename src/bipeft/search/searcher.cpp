@@ -29,7 +29,7 @@ namespace bipeft::search {
 nlohmann::json SearchResult::to_json() const {
   return {{"params", params},       {"budget", budget},     {"space_params", space_params},
           {"triggers", triggers},   {"steps", steps},       {"epochs_run", epochs_run},
-          {"completed", completed}, {"repaired", repaired}, {"seconds", seconds},
+          {"completed", completed}, {"repaired", repaired}, {"filled", filled}, {"seconds", seconds},
           {"modules", structure.modules.size()},            {"warnings", warnings}};
 }
 
@@ -145,6 +145,41 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
     }
   };
 
+  // Fixes every module in `free` (ranked, kept, unfixed) and returns what it fixed for the trace. With
+  // the budget fill (ours) the ranks start at argmax beta and the most sensitive modules grow while the
+  // whole kept structure stays within the budget; otherwise each is fixed at argmax beta.
+  auto fix_all = [&](const std::vector<size_t>& free) {
+    const bool fill = o.budget_fill && o.early_selection && arch.iterative;
+    std::vector<int64_t> chosen(free.size());
+    for (size_t k = 0; k < free.size(); ++k) chosen[k] = arch.candidate_index(free[k]);
+    const auto argmax = chosen;
+    if (fill && !free.empty()) {
+      double others = shared_params;
+      std::vector<bool> in_free(arch.modules.size(), false);
+      for (size_t i : free) in_free[i] = true;
+      for (size_t i = 0; i < arch.modules.size(); ++i)
+        if (!in_free[i]) others += arch.current_params(i);
+      std::vector<std::vector<double>> counts;
+      std::vector<double> s;
+      for (size_t i : free) {
+        counts.push_back(arch.modules[i].counts);
+        s.push_back(tracker.smoothed()[i]);
+      }
+      chosen = fill_ranks_to_budget(counts, chosen, s, budget - others);
+    }
+    nlohmann::json out = nlohmann::json::array();
+    for (size_t k = 0; k < free.size(); ++k) {
+      arch.fix_dimension_(free[k], chosen[k]);
+      nlohmann::json f = {{"id", arch.modules[free[k]].module->id()}, {"rank", arch.candidates[chosen[k]]}};
+      if (chosen[k] != argmax[k]) {
+        f["argmax_rank"] = arch.candidates[argmax[k]];
+        result.filled += chosen[k] - argmax[k];
+      }
+      out.push_back(std::move(f));
+    }
+    return out;
+  };
+
   auto trigger = [&](int64_t step) {
     const bool use_alpha = k_rem > o.alpha_free_triggers;
     auto expected = arch.expected_sizes(use_alpha);
@@ -177,7 +212,9 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
       agreement = dimension_agreement(values_of(arch, history.front()), values_of(arch, history.back()));
       auto free = arch.free_ranked();
       const int64_t q = fix_count(agreement, static_cast<int64_t>(free.size()), k_rem);
-      if (q > 0) {
+      if (q > 0 && q == static_cast<int64_t>(free.size())) {
+        fixed_ids = fix_all(free);  // the last fix: no stability order needed, the budget decides
+      } else if (q > 0) {
         std::vector<int64_t> rows;
         for (size_t i : free) rows.push_back(arch.modules[i].beta_row);
         auto hist = at::stack(history).index_select(1, at::tensor(rows, at::kLong));
@@ -231,6 +268,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
     last_trigger_step = m.value("last_trigger_step", int64_t{-1});
     stage = m.at("stage").get<int>() == 0 ? Architecture::Stage::Binary : Architecture::Stage::Dimension;
     result.triggers = m.at("triggers");
+    result.filled = m.value("filled", int64_t{0});
     result.epochs_run = m.at("epochs_run");
     result.curve = m.at("curve").get<std::vector<std::array<double, 3>>>();
     step = m.at("step");
@@ -266,6 +304,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
                {"last_trigger_step", last_trigger_step},
                {"stage", stage == Architecture::Stage::Binary ? 0 : 1},
                {"triggers", result.triggers},
+               {"filled", result.filled},
                {"epochs_run", result.epochs_run},
                {"curve", result.curve},
                {"seconds", seconds_before + timer.seconds()}};
@@ -376,9 +415,14 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
     result.warnings.push_back("the search ended after " + std::to_string(result.epochs_run) + " epochs with " +
                               std::to_string(result.triggers) + " of " + std::to_string(o.max_triggers) +
                               " triggers; raise --epochs or lower --threshold");
-  // Freeze every remaining dimension at its argmax.
+  // Freeze every remaining dimension (argmax beta, or the budget fill).
+  const auto still_free = arch.free_ranked();
+  if (!still_free.empty()) {
+    auto fixed_ids = fix_all(still_free);
+    ctx.event({{"event", "final_fix"}, {"fixed", fixed_ids}});
+  }
   for (size_t i = 0; i < arch.modules.size(); ++i) {
-    if (arch.modules[i].ranked && !arch.modules[i].fixed) arch.fix_dimension_(i);
+    if (arch.modules[i].ranked && !arch.modules[i].fixed) arch.fix_dimension_(i);  // removed ones
   }
   if (!o.early_selection) {
     for (size_t i = 0; i < arch.modules.size(); ++i)

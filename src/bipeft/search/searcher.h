@@ -28,6 +28,7 @@ struct SearchResult {
   int64_t triggers = 0, steps = 0, epochs_run = 0;
   bool completed = false;          // all K triggers happened
   int64_t repaired = 0;            // modules removed after the last trigger to meet the budget
+  int64_t filled = 0;              // candidate steps the budget fill added above argmax beta
   double seconds = 0;
   std::vector<std::array<double, 3>> curve;  // per step: step, expected parameters E, kept parameters
   std::vector<std::string> warnings;

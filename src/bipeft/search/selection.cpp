@@ -104,6 +104,29 @@ std::vector<size_t> repair_to_budget(const std::vector<double>& s, const std::ve
   return out;
 }
 
+std::vector<int64_t> fill_ranks_to_budget(const std::vector<std::vector<double>>& counts, std::vector<int64_t> start,
+                                          const std::vector<double>& s, double room) {
+  double used = 0;
+  for (size_t i = 0; i < counts.size(); ++i) used += counts[i].at(static_cast<size_t>(start.at(i)));
+  std::vector<size_t> order(counts.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return s.at(a) > s.at(b); });
+  for (bool raised = true; raised;) {
+    raised = false;
+    for (size_t i : order) {
+      const auto k = static_cast<size_t>(start[i]);
+      if (k + 1 >= counts[i].size()) continue;
+      const double grown = used - counts[i][k] + counts[i][k + 1];
+      if (grown > room) continue;
+      used = grown;
+      ++start[i];
+      raised = true;
+      break;
+    }
+  }
+  return start;
+}
+
 std::vector<double> dimension_stability(const at::Tensor& history) {
   TORCH_CHECK(history.dim() == 3 && history.size(0) >= 2, "dimension_stability needs [T>=2, N, |D|] snapshots");
   auto h = history.to(at::kDouble);

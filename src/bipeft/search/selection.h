@@ -62,6 +62,16 @@ std::vector<size_t> repair_to_budget(const std::vector<double>& sensitivity, con
                                      const std::vector<bool>& prunable, const std::vector<double>& sizes,
                                      double excess);
 
+/// Budget fill when the last free ranks are fixed (ours, not the paper's; docs/search.md): the
+/// paper fixes each rank at argmax beta, which after a short search is close to a coin flip, so
+/// the structure can end far below the budget with nothing to grow it back. Starting from `start`
+/// (a candidate index per free module; `counts[i][k]` = its parameters at candidate k, ascending in
+/// k), repeatedly raise by one candidate the most sensitive module (ties: lower index) whose raise
+/// still keeps the sum of the free modules' counts within `room`; stop when no raise fits. A start
+/// already above `room` is returned unchanged (removal and repair handle that). Returns the indices.
+std::vector<int64_t> fill_ranks_to_budget(const std::vector<std::vector<double>>& counts, std::vector<int64_t> start,
+                                          const std::vector<double>& sensitivity, double room);
+
 /// Eq. 9 dimension stability indicator per ranked module from the beta snapshots since the last fix,
 /// `history` [T, N, |D|] (T >= 2): mean_j std_t(beta_ij) x KL(softmax(beta_last) || softmax(beta_first)).
 std::vector<double> dimension_stability(const at::Tensor& history);
