@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include <ATen/ATen.h>
@@ -21,6 +22,9 @@ inline double max_rel_diff(const at::Tensor& a, const at::Tensor& b) {
   double diff = (fa - fb).abs().max().item<double>();
   return scale > 0 ? diff / scale : diff;
 }
+
+/// Writes `text` to `path` as is (test inputs: TSV rows, JSON, corrupt files).
+inline void write_text(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 
 /// A fresh empty folder under the system temp dir, removed at destruction.
 class TempDir {

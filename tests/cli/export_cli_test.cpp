@@ -1,6 +1,5 @@
 // `bipeft export` and `bipeft logits --adapter` through the built binary: files written, exit codes, stderr.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <filesystem>
 #include <fstream>
@@ -12,31 +11,13 @@
 #include "bipeft/io/safetensors.h"
 #include "bipeft/model/t5_weights.h"
 #include "bipeft/peft/adapter_io.h"
-#include "test_util.h"
+#include "cli/cli_util.h"
 
 namespace bipeft {
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-Result run(const std::string& args) {
-  test::TempDir tmp;
-  const std::string cmd = std::string(BIPEFT_BINARY) + " " + args + " > " + (tmp / "out") + " 2> " + (tmp / "err");
-  const int status = std::system(cmd.c_str());
-  Result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(tmp / "out");
-  r.err = slurp(tmp / "err");
-  return r;
-}
+using test::run_cli;
+using test::slurp;
 
 const std::string kModel = test::data_path("fixtures/t5-tiny");
 const std::string kPeft = test::data_path("fixtures/peft-lora-t5-tiny");
@@ -46,7 +27,7 @@ at::Tensor expected(const std::string& name) { return io::SafetensorsReader::ope
 
 /// Runs `logits` with `args` and returns the output file's tensors.
 std::unique_ptr<io::SafetensorsReader> logits_of(const std::string& args, const test::TempDir& tmp) {
-  const auto r = run("logits --inputs " + kInputs + " --out " + (tmp / "logits.safetensors") + " --greedy 6 " + args);
+  const auto r = run_cli("logits --inputs " + kInputs + " --out " + (tmp / "logits.safetensors") + " --greedy 6 " + args);
   EXPECT_EQ(r.code, 0) << r.err;
   if (r.code != 0) return nullptr;
   return std::make_unique<io::SafetensorsReader>(io::SafetensorsReader::open(tmp / "logits.safetensors"));
@@ -81,7 +62,7 @@ TEST(ExportCli, LogitsWithThePeftFixtureAdapterMatchPeft) {
 
 TEST(ExportCli, MergedExportOfTheFixtureGivesPeftsMergedLogits) {
   test::TempDir tmp;
-  const auto r = run("export --model " + kModel + " --adapter " + kPeft + " --format merged --out " + (tmp / "merged"));
+  const auto r = run_cli("export --model " + kModel + " --adapter " + kPeft + " --format merged --out " + (tmp / "merged"));
   ASSERT_EQ(r.code, 0) << r.err;
   const auto report = nlohmann::json::parse(r.out);
   EXPECT_EQ(report["merged"].size(), 12u);
@@ -95,7 +76,7 @@ TEST(ExportCli, MergedExportOfTheFixtureGivesPeftsMergedLogits) {
 
 TEST(ExportCli, PeftExportOfTheFixtureReloadsToTheSameLogits) {
   test::TempDir tmp;
-  const auto r = run("export --model " + kModel + " --adapter " + kPeft + " --format peft --out " + (tmp / "peft"));
+  const auto r = run_cli("export --model " + kModel + " --adapter " + kPeft + " --format peft --out " + (tmp / "peft"));
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find("LoRA: 12 module(s), r = lora_alpha = 4"), std::string::npos) << r.err;
   const auto cfg = nlohmann::json::parse(slurp(tmp / "peft/adapter_config.json"));
@@ -111,7 +92,7 @@ TEST(ExportCli, PeftExportOfTheFixtureReloadsToTheSameLogits) {
 TEST(ExportCli, PeftExportListsWhatOnlyTheNativeCopyHolds) {
   test::TempDir tmp;
   write_native_adapter(tmp / "adapter");
-  const auto r = run("export --model " + kModel + " --adapter " + (tmp / "adapter") + " --format peft --out " +
+  const auto r = run_cli("export --model " + kModel + " --adapter " + (tmp / "adapter") + " --format peft --out " +
                      (tmp / "out"));
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find("bipeft export: warning: not representable in PEFT, kept only in"), std::string::npos) << r.err;
@@ -128,13 +109,13 @@ TEST(ExportCli, MergedExportRefusesBitFitUnlessDropped) {
   test::TempDir tmp;
   write_native_adapter(tmp / "adapter");
   const std::string base = "export --model " + kModel + " --adapter " + (tmp / "adapter") + " --format merged --out ";
-  const auto refused = run(base + (tmp / "refused"));
+  const auto refused = run_cli(base + (tmp / "refused"));
   EXPECT_EQ(refused.code, 2);
   EXPECT_NE(refused.err.find("bipeft export: error: 1 module(s) cannot be merged"), std::string::npos) << refused.err;
   EXPECT_NE(refused.err.find("encoder.block.1.layer.0.SelfAttention.o:bitfit"), std::string::npos) << refused.err;
   EXPECT_NE(refused.err.find("--drop-unmergeable"), std::string::npos) << refused.err;
   EXPECT_FALSE(std::filesystem::exists(tmp / "refused"));
-  const auto dropped = run(base + (tmp / "dropped") + " --drop-unmergeable");
+  const auto dropped = run_cli(base + (tmp / "dropped") + " --drop-unmergeable");
   ASSERT_EQ(dropped.code, 0) << dropped.err;
   EXPECT_NE(dropped.err.find("warning: dropped 1 unmergeable module(s)"), std::string::npos) << dropped.err;
   EXPECT_EQ(nlohmann::json::parse(dropped.out)["dropped"],
@@ -144,7 +125,7 @@ TEST(ExportCli, MergedExportRefusesBitFitUnlessDropped) {
 TEST(ExportCli, AdapterWithoutLoraOrLnfitExportsWithAWarning) {
   test::TempDir tmp;
   write_native_adapter(tmp / "adapter", /*with_lora=*/false);
-  const auto r = run("export --model " + kModel + " --adapter " + (tmp / "adapter") + " --format peft --out " +
+  const auto r = run_cli("export --model " + kModel + " --adapter " + (tmp / "adapter") + " --format peft --out " +
                      (tmp / "out"));
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find("warning: the adapter has no LoRA and no LNFit module"), std::string::npos) << r.err;
@@ -156,24 +137,24 @@ TEST(ExportCli, ErrorsHaveClearMessagesAndExitCodes) {
   test::TempDir tmp;
   std::filesystem::create_directories(tmp / "full");
   std::ofstream(tmp / "full/x") << "x";
-  const auto not_empty = run("export --model " + kModel + " --adapter " + kPeft + " --format peft --out " + (tmp / "full"));
+  const auto not_empty = run_cli("export --model " + kModel + " --adapter " + kPeft + " --format peft --out " + (tmp / "full"));
   EXPECT_EQ(not_empty.code, 2);
   EXPECT_NE(not_empty.err.find("exists and is not empty; use --overwrite"), std::string::npos) << not_empty.err;
 
   std::filesystem::create_directories(tmp / "bad");
   std::ofstream(tmp / "bad/adapter_config.json") << "{\"peft_type\": ";
-  const auto bad = run("export --model " + kModel + " --adapter " + (tmp / "bad") + " --format peft --out " + (tmp / "o1"));
+  const auto bad = run_cli("export --model " + kModel + " --adapter " + (tmp / "bad") + " --format peft --out " + (tmp / "o1"));
   EXPECT_EQ(bad.code, 3);
   EXPECT_NE(bad.err.find("adapter_config.json: not valid JSON"), std::string::npos) << bad.err;
 
-  const auto format = run("export --model " + kModel + " --adapter " + kPeft + " --format gguf --out " + (tmp / "o2"));
+  const auto format = run_cli("export --model " + kModel + " --adapter " + kPeft + " --format gguf --out " + (tmp / "o2"));
   EXPECT_EQ(format.code, 2);
 
-  const auto missing = run("logits --model " + kModel + " --adapter " + (tmp / "nope") + " --inputs " + kInputs +
+  const auto missing = run_cli("logits --model " + kModel + " --adapter " + (tmp / "nope") + " --inputs " + kInputs +
                            " --out " + (tmp / "l.safetensors"));
   EXPECT_EQ(missing.code, 2);
 
-  const auto same = run("export --model " + kModel + " --adapter " + kPeft + " --format merged --out " + kPeft);
+  const auto same = run_cli("export --model " + kModel + " --adapter " + kPeft + " --format merged --out " + kPeft);
   EXPECT_EQ(same.code, 2);
   EXPECT_NE(same.err.find("is the --adapter folder"), std::string::npos) << same.err;
 }
@@ -182,9 +163,9 @@ TEST(ExportCli, OverwriteReplacesAnEarlierExport) {
   test::TempDir tmp;
   write_native_adapter(tmp / "adapter");
   const std::string out = tmp / "out";
-  ASSERT_EQ(run("export --model " + kModel + " --adapter " + (tmp / "adapter") + " --format peft --out " + out).code, 0);
+  ASSERT_EQ(run_cli("export --model " + kModel + " --adapter " + (tmp / "adapter") + " --format peft --out " + out).code, 0);
   ASSERT_TRUE(std::filesystem::exists(out + "/ln_tuning"));
-  const auto again = run("export --model " + kModel + " --adapter " + kPeft + " --format peft --overwrite --out " + out);
+  const auto again = run_cli("export --model " + kModel + " --adapter " + kPeft + " --format peft --overwrite --out " + out);
   ASSERT_EQ(again.code, 0) << again.err;
   EXPECT_FALSE(std::filesystem::exists(out + "/ln_tuning")) << "stale part of the earlier export";
 }

@@ -9,7 +9,7 @@
 namespace bipeft::data {
 namespace {
 
-void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+using test::write_text;
 
 TaskOptions custom(std::vector<std::string> fields, std::string label, bool regression = false,
                    PromptFormat format = PromptFormat::Paper) {
@@ -23,9 +23,9 @@ TaskOptions custom(std::vector<std::string> fields, std::string label, bool regr
 
 TEST(DataCustom, JsonlClassificationUsesSortedClassIdsInPaperAndLabelTextInT5) {
   test::TempDir dir;
-  write(dir / "train.jsonl",
+  write_text(dir / "train.jsonl",
         "{\"q\": \"Is it?\", \"p\": \"It is.\", \"y\": \"yes\"}\n{\"q\": \"Was it?\", \"p\": \"No.\", \"y\": \"no\"}\n");
-  write(dir / "dev.jsonl", "{\"q\": \"A?\", \"p\": \"B.\", \"y\": \"yes\"}\n{\"q\": \"C?\", \"p\": \"D.\", \"y\": \"no\"}\n");
+  write_text(dir / "dev.jsonl", "{\"q\": \"A?\", \"p\": \"B.\", \"y\": \"yes\"}\n{\"q\": \"C?\", \"p\": \"D.\", \"y\": \"no\"}\n");
   auto d = load_task("custom", dir.str(), custom({"q", "p"}, "y"));
   ASSERT_EQ(d.train.size(), 2u);
   EXPECT_EQ(d.train[0].source, "custom q: Is it? p: It is.");
@@ -43,9 +43,9 @@ TEST(DataCustom, JsonlClassificationUsesSortedClassIdsInPaperAndLabelTextInT5) {
 
 TEST(DataCustom, CsvRegressionWithQuotedFieldsAndATestFile) {
   test::TempDir dir;
-  write(dir / "train.csv", "text,score\n\"Hello, world\",3.5\n\"She said \"\"hi\"\"\nand left\",4\nplain,0.25\n");
-  write(dir / "dev.csv", "text,score\nx,1\n");
-  write(dir / "test.csv", "text,score\ny,2.0\nz,-1\n");
+  write_text(dir / "train.csv", "text,score\n\"Hello, world\",3.5\n\"She said \"\"hi\"\"\nand left\",4\nplain,0.25\n");
+  write_text(dir / "dev.csv", "text,score\nx,1\n");
+  write_text(dir / "test.csv", "text,score\ny,2.0\nz,-1\n");
   auto d = load_task("custom", dir.str(), custom({"text"}, "score", true));
   ASSERT_EQ(d.train.size(), 3u);
   EXPECT_EQ(d.train[0].source, "custom text: Hello, world");
@@ -62,8 +62,8 @@ TEST(DataCustom, CsvRegressionWithQuotedFieldsAndATestFile) {
 
 TEST(DataCustom, TsvIntegerClassesSortNumerically) {
   test::TempDir dir;
-  write(dir / "train.tsv", "a\tb\tlabel\nx\ty\t10\nx\ty\t2\nx\ty\t1\n");
-  write(dir / "dev.tsv", "a\tb\tlabel\nx\ty\t2\nx\ty\t10\n");
+  write_text(dir / "train.tsv", "a\tb\tlabel\nx\ty\t10\nx\ty\t2\nx\ty\t1\n");
+  write_text(dir / "dev.tsv", "a\tb\tlabel\nx\ty\t2\nx\ty\t10\n");
   auto d = load_task("custom", dir.str(), custom({"b", "a"}, "label"));
   EXPECT_EQ(d.class_names, (std::vector<std::string>{"1", "2", "10"}));
   EXPECT_EQ(d.train[0].source, "custom b: y a: x");
@@ -73,24 +73,24 @@ TEST(DataCustom, TsvIntegerClassesSortNumerically) {
 
 TEST(DataCustom, BadInputNamesTheFileRowAndField) {
   test::TempDir dir;
-  write(dir / "train.jsonl", "{\"q\": \"A\", \"y\": \"1\"}\n{\"y\": \"0\"}\n");
-  write(dir / "dev.jsonl", "{\"q\": \"A\", \"y\": \"1\"}\n{\"q\": \"B\", \"y\": \"0\"}\n");
+  write_text(dir / "train.jsonl", "{\"q\": \"A\", \"y\": \"1\"}\n{\"y\": \"0\"}\n");
+  write_text(dir / "dev.jsonl", "{\"q\": \"A\", \"y\": \"1\"}\n{\"q\": \"B\", \"y\": \"0\"}\n");
   EXPECT_THROW_WITH(load_task("custom", dir.str(), custom({"q"}, "y")), FormatError,
                     "train.jsonl line 2: missing field 'q'");
-  write(dir / "train.jsonl", "{\"q\": \"A\", \"y\": \"big\"}\n");
+  write_text(dir / "train.jsonl", "{\"q\": \"A\", \"y\": \"big\"}\n");
   EXPECT_THROW_WITH(load_task("custom", dir.str(), custom({"q"}, "y", true)), FormatError,
                     "train.jsonl line 1: label 'big' is not a number");
-  write(dir / "train.jsonl", "{\"q\": \"A\", \"y\": \"1\"}\n");
-  write(dir / "dev.jsonl", "{\"q\": \"A\", \"y\": \"1\"}\n");
+  write_text(dir / "train.jsonl", "{\"q\": \"A\", \"y\": \"1\"}\n");
+  write_text(dir / "dev.jsonl", "{\"q\": \"A\", \"y\": \"1\"}\n");
   EXPECT_THROW_WITH(load_task("custom", dir.str(), custom({"q"}, "y")), FormatError, "at least 2 distinct labels");
-  write(dir / "train.csv", "q,y\n");
+  write_text(dir / "train.csv", "q,y\n");
   EXPECT_THROW_WITH(load_task("custom", dir.str(), custom({"q"}, "y")), ConfigError, "several train files");
   test::TempDir csv;
-  write(csv / "train.csv", "q,y\n\"open,1\n");
-  write(csv / "dev.csv", "q,y\na,1\n");
+  write_text(csv / "train.csv", "q,y\n\"open,1\n");
+  write_text(csv / "dev.csv", "q,y\na,1\n");
   EXPECT_THROW_WITH(load_task("custom", csv.str(), custom({"q"}, "y")), FormatError,
                     "train.csv line 2: unterminated quoted field");
-  write(csv / "train.csv", "q,y\na,1,extra\n");
+  write_text(csv / "train.csv", "q,y\na,1,extra\n");
   EXPECT_THROW_WITH(load_task("custom", csv.str(), custom({"q"}, "y")), FormatError,
                     "train.csv line 2: expected 2 comma-separated columns");
   test::TempDir none;

@@ -20,7 +20,7 @@ TaskOptions t5() {
   return o;
 }
 
-void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+using test::write_text;
 
 TEST(DataGlue, RteRowCountsMatchTheOfficialFiles) {
   auto d = load_task("rte", glue("RTE"), paper());
@@ -111,10 +111,10 @@ TEST(DataGlue, MnliReadsMatchedAndMismatchedWithTheHeaderColumns) {
     return std::to_string(i) + "\t1\t1e\tfiction\tx\tx\tx\tx\tP" + std::to_string(i) + "\tH" + std::to_string(i) +
            "\t" + label + "\t" + label + "\t" + label + "\t" + label + "\t" + label + "\t" + label + "\n";
   };
-  write(dir / "train.tsv", train_header + train_row(0, "neutral") + train_row(1, "entailment") +
+  write_text(dir / "train.tsv", train_header + train_row(0, "neutral") + train_row(1, "entailment") +
                                train_row(2, "contradiction") + train_row(3, "neutral"));
-  write(dir / "dev_matched.tsv", dev_header + dev_row(0, "contradiction") + dev_row(1, "entailment"));
-  write(dir / "dev_mismatched.tsv", dev_header + dev_row(5, "neutral"));
+  write_text(dir / "dev_matched.tsv", dev_header + dev_row(0, "contradiction") + dev_row(1, "entailment"));
+  write_text(dir / "dev_mismatched.tsv", dev_header + dev_row(5, "neutral"));
   auto d = load_task("mnli", dir.str(), paper());
   EXPECT_EQ(d.train.size(), 2u);
   EXPECT_EQ(d.dev.size(), 2u);
@@ -130,9 +130,9 @@ TEST(DataGlue, MnliReadsMatchedAndMismatchedWithTheHeaderColumns) {
 
 TEST(DataGlue, QqpQnliWnliReadTheOfficialLayouts) {
   test::TempDir qqp, qnli, wnli;
-  write(qqp / "train.tsv",
+  write_text(qqp / "train.tsv",
         "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n1\t1\t2\tHow?\tWhy?\t0\n2\t3\t4\tA?\tB?\t1\n3\t5\t6\tC?\tD?\t1\n");
-  write(qqp / "dev.tsv", "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n9\t7\t8\tE?\tF?\t1\n");
+  write_text(qqp / "dev.tsv", "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n9\t7\t8\tE?\tF?\t1\n");
   auto q = load_task("qqp", qqp.str(), paper());
   ASSERT_EQ(q.test.size(), 1u);
   EXPECT_EQ(q.test[0].source, "qqp question1: E? question2: F?");
@@ -140,14 +140,14 @@ TEST(DataGlue, QqpQnliWnliReadTheOfficialLayouts) {
   EXPECT_EQ(q.dev.size() + q.train.size(), 3u);
   EXPECT_EQ(q.metrics, (std::vector<std::string>{"f1", "accuracy"}));
 
-  write(qnli / "train.tsv", "index\tquestion\tsentence\tlabel\n0\tQ0?\tS0.\tentailment\n1\tQ1?\tS1.\tnot_entailment\n");
-  write(qnli / "dev.tsv", "index\tquestion\tsentence\tlabel\n0\tQ?\tS.\tnot_entailment\n");
+  write_text(qnli / "train.tsv", "index\tquestion\tsentence\tlabel\n0\tQ0?\tS0.\tentailment\n1\tQ1?\tS1.\tnot_entailment\n");
+  write_text(qnli / "dev.tsv", "index\tquestion\tsentence\tlabel\n0\tQ?\tS.\tnot_entailment\n");
   auto n = load_task("qnli", qnli.str(), t5());
   EXPECT_EQ(n.test[0].source, "qnli question: Q? sentence: S.");
   EXPECT_EQ(n.test[0].target, "not_entailment");
 
-  write(wnli / "train.tsv", "index\tsentence1\tsentence2\tlabel\n0\tA.\tB.\t1\n");
-  write(wnli / "dev.tsv", "index\tsentence1\tsentence2\tlabel\n0\tC.\tD.\t0\n1\tE.\tF.\t1\n");
+  write_text(wnli / "train.tsv", "index\tsentence1\tsentence2\tlabel\n0\tA.\tB.\t1\n");
+  write_text(wnli / "dev.tsv", "index\tsentence1\tsentence2\tlabel\n0\tC.\tD.\t0\n1\tE.\tF.\t1\n");
   auto w = load_task("wnli", wnli.str(), t5());
   EXPECT_EQ(w.train[0].source, "wnli sentence1: A. sentence2: B.");
   EXPECT_EQ(w.train[0].target, "entailment");  // WNLI: 1 = entailment
@@ -180,48 +180,48 @@ TEST(DataGlue, MissingFileNamesTheFileAndTheExpectedLayout) {
 
 TEST(DataGlue, MissingColumnNamesTheColumnAndTheFile) {
   test::TempDir dir;
-  write(dir / "train.tsv", "index\tsentence1\tlabel\n0\ta\tentailment\n");
-  write(dir / "dev.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n");
+  write_text(dir / "train.tsv", "index\tsentence1\tlabel\n0\ta\tentailment\n");
+  write_text(dir / "dev.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n");
   EXPECT_THROW_WITH(load_task("rte", dir.str(), paper()), FormatError, "train.tsv: missing column 'sentence2'");
 }
 
 TEST(DataGlue, WrongColumnCountNamesTheFileAndLine) {
   test::TempDir dir;
-  write(dir / "train.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n1\ta\tentailment\n");
-  write(dir / "dev.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n");
+  write_text(dir / "train.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n1\ta\tentailment\n");
+  write_text(dir / "dev.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n");
   EXPECT_THROW_WITH(load_task("rte", dir.str(), paper()), FormatError,
                     "train.tsv line 3: expected 4 tab-separated columns as in the header");
   test::TempDir cola;
-  write(cola / "train.tsv", "gj04\t1\t\tGood.\ngj04\t1\tBad.\n");
-  write(cola / "dev.tsv", "gj04\t1\t\tGood.\n");
+  write_text(cola / "train.tsv", "gj04\t1\t\tGood.\ngj04\t1\tBad.\n");
+  write_text(cola / "dev.tsv", "gj04\t1\t\tGood.\n");
   EXPECT_THROW_WITH(load_task("cola", cola.str(), paper()), FormatError,
                     "train.tsv line 2: expected 4 tab-separated columns (source, label, original label, sentence), found 3");
 }
 
 TEST(DataGlue, BadLabelNamesTheFileLineAndTheAcceptedValues) {
   test::TempDir dir;
-  write(dir / "train.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tmaybe\n");
-  write(dir / "dev.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n");
+  write_text(dir / "train.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tmaybe\n");
+  write_text(dir / "dev.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n");
   EXPECT_THROW_WITH(load_task("rte", dir.str(), paper()), FormatError,
                     "train.tsv line 2: label 'maybe' is not one of entailment, not_entailment");
   test::TempDir sst;
-  write(sst / "train.tsv", "sentence\tlabel\ngood\t1\nbad\t2\n");
-  write(sst / "dev.tsv", "sentence\tlabel\nok\t1\n");
+  write_text(sst / "train.tsv", "sentence\tlabel\ngood\t1\nbad\t2\n");
+  write_text(sst / "dev.tsv", "sentence\tlabel\nok\t1\n");
   EXPECT_THROW_WITH(load_task("sst2", sst.str(), paper()), FormatError, "line 3: label '2' is not one of 0, 1");
   test::TempDir sts;
-  write(sts / "train.tsv", "index\tsentence1\tsentence2\tscore\n0\ta\tb\thigh\n");
-  write(sts / "dev.tsv", "index\tsentence1\tsentence2\tscore\n0\ta\tb\t1.0\n");
+  write_text(sts / "train.tsv", "index\tsentence1\tsentence2\tscore\n0\ta\tb\thigh\n");
+  write_text(sts / "dev.tsv", "index\tsentence1\tsentence2\tscore\n0\ta\tb\t1.0\n");
   EXPECT_THROW_WITH(load_task("stsb", sts.str(), paper()), FormatError, "line 2: score 'high' is not a number");
 }
 
 TEST(DataGlue, EmptyFilesAndTooFewRowsAreClearErrors) {
   test::TempDir dir;
-  write(dir / "train.tsv", "index\tsentence1\tsentence2\tlabel\n");
-  write(dir / "dev.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n");
+  write_text(dir / "train.tsv", "index\tsentence1\tsentence2\tlabel\n");
+  write_text(dir / "dev.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n");
   EXPECT_THROW_WITH(load_task("rte", dir.str(), paper()), FormatError, "train.tsv: no examples (only a header line)");
-  write(dir / "train.tsv", "");
+  write_text(dir / "train.tsv", "");
   EXPECT_THROW_WITH(load_task("rte", dir.str(), paper()), FormatError, "train.tsv: empty file");
-  write(dir / "train.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n");
+  write_text(dir / "train.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n");
   EXPECT_THROW_WITH(load_task("rte", dir.str(), paper()), FormatError, "the dev split of rte is empty");
 }
 
@@ -229,8 +229,8 @@ TEST(DataGlue, StsbScoreOutsideFloatRangeIsAFormatError) {
   // Converting 1e39 to the float32 label was undefined behaviour.
   test::TempDir dir;
   const std::string header = "index\tsentence1\tsentence2\tscore\n";
-  write(dir / "train.tsv", header + "0\ta\tb\t1e39\n");
-  write(dir / "dev.tsv", header + "0\ta\tb\t1\n1\tc\td\t2\n");
+  write_text(dir / "train.tsv", header + "0\ta\tb\t1e39\n");
+  write_text(dir / "dev.tsv", header + "0\ta\tb\t1\n1\tc\td\t2\n");
   EXPECT_THROW_WITH(load_task("stsb", dir.str(), paper()), FormatError, "train.tsv line 2: score '1e39' is out of range");
 }
 

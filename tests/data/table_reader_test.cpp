@@ -10,11 +10,11 @@
 namespace bipeft::data {
 namespace {
 
-void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+using test::write_text;
 
 TEST(DataTable, TsvSkipsTheByteOrderMarkBlankLinesAndCarriageReturnsAndKeepsQuotes) {
   test::TempDir dir;
-  write(dir / "a.tsv", "\xEF\xBB\xBFQuality\ttext\r\n1\t\"quoted\r\n\n0\tsay \"hi\"\n");
+  write_text(dir / "a.tsv", "\xEF\xBB\xBFQuality\ttext\r\n1\t\"quoted\r\n\n0\tsay \"hi\"\n");
   auto t = read_table(dir / "a.tsv", TableOptions{});
   EXPECT_EQ(t.header, (std::vector<std::string>{"Quality", "text"}));
   ASSERT_EQ(t.rows.size(), 2u);
@@ -27,7 +27,7 @@ TEST(DataTable, TsvSkipsTheByteOrderMarkBlankLinesAndCarriageReturnsAndKeepsQuot
 
 TEST(DataTable, CsvHandlesQuotesCommasAndNewlinesInsideFields) {
   test::TempDir dir;
-  write(dir / "a.csv", "a,b\r\n\"x, y\",\"he said \"\"no\"\"\"\n\"multi\nline\",2\nlast,\n");
+  write_text(dir / "a.csv", "a,b\r\n\"x, y\",\"he said \"\"no\"\"\"\n\"multi\nline\",2\nlast,\n");
   TableOptions o;
   o.kind = TableKind::Csv;
   auto t = read_table(dir / "a.csv", o);
@@ -40,7 +40,7 @@ TEST(DataTable, CsvHandlesQuotesCommasAndNewlinesInsideFields) {
 
 TEST(DataTable, HeaderlessFilesCheckTheColumnCount) {
   test::TempDir dir;
-  write(dir / "a.tsv", "a\tb\nc\n");
+  write_text(dir / "a.tsv", "a\tb\nc\n");
   TableOptions o;
   o.has_header = false;
   o.columns = 2;
@@ -51,12 +51,12 @@ TEST(DataTable, HeaderlessFilesCheckTheColumnCount) {
 
 TEST(DataTable, JsonlRowsKeepTheirLineNumbers) {
   test::TempDir dir;
-  write(dir / "a.jsonl", "{\"a\": 1}\n\n{\"a\": 2}\n");
+  write_text(dir / "a.jsonl", "{\"a\": 1}\n\n{\"a\": 2}\n");
   auto rows = read_jsonl(dir / "a.jsonl");
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[1].line, 3);
   EXPECT_EQ(rows[1].value["a"], 2);
-  write(dir / "b.jsonl", "");
+  write_text(dir / "b.jsonl", "");
   EXPECT_THROW_WITH(read_jsonl(dir / "b.jsonl"), FormatError, "b.jsonl: no examples (empty file)");
 }
 

@@ -6,61 +6,60 @@
 #include "bipeft/core/error.h"
 #include "bipeft/export/hf_peft_config.h"
 #include "test_util.h"
+#include "export/site_names.h"
 
 namespace bipeft::exporter {
 namespace {
 
-const std::string kQ = "encoder.block.0.layer.0.SelfAttention.q";
-const std::string kCrossQ = "decoder.block.1.layer.1.EncDecAttention.q";
 const std::string kWo = "decoder.block.1.layer.2.DenseReluDense.wo";
 
 TEST(HfPeftConfig, ListTargetsMatchExactNamesAndDottedSuffixes) {
   auto c = HfPeftConfig::parse(R"({"peft_type": "LORA", "target_modules": ["q", "v"]})", "cfg");
-  EXPECT_TRUE(c.targets(kQ));
-  EXPECT_TRUE(c.targets(kCrossQ));
+  EXPECT_TRUE(c.targets(kEncQ));
+  EXPECT_TRUE(c.targets(kDec1CrossQ));
   EXPECT_FALSE(c.targets(kWo));
   EXPECT_FALSE(c.targets("encoder.block.0.layer.0.SelfAttention.qq"));
-  auto full = HfPeftConfig::parse(R"({"peft_type": "LORA", "target_modules": [")" + kQ + R"("]})", "cfg");
-  EXPECT_TRUE(full.targets(kQ));
-  EXPECT_FALSE(full.targets(kCrossQ));
+  auto full = HfPeftConfig::parse(R"({"peft_type": "LORA", "target_modules": [")" + kEncQ + R"("]})", "cfg");
+  EXPECT_TRUE(full.targets(kEncQ));
+  EXPECT_FALSE(full.targets(kDec1CrossQ));
 }
 
 TEST(HfPeftConfig, RegexTargetsMustMatchTheWholeName) {
   auto c = HfPeftConfig::parse(R"j({"peft_type": "LORA", "target_modules": ".*decoder.*\\.(q|v)"})j", "cfg");
-  EXPECT_TRUE(c.targets(kCrossQ));
-  EXPECT_FALSE(c.targets(kQ));
+  EXPECT_TRUE(c.targets(kDec1CrossQ));
+  EXPECT_FALSE(c.targets(kEncQ));
   EXPECT_FALSE(c.targets(kWo));
 }
 
 TEST(HfPeftConfig, FirstMatchingPatternKeyWinsInFileOrder) {
-  // "q" would match both q modules; the more specific key comes first in the file and wins for kQ.
+  // "q" would match both q modules; the more specific key comes first in the file and wins for kEncQ.
   auto c = HfPeftConfig::parse(R"({"peft_type": "LORA", "r": 8, "lora_alpha": 16,
       "rank_pattern": {"encoder.block.0.layer.0.SelfAttention.q": 2, "q": 4},
       "alpha_pattern": {"EncDecAttention.q": 3}})",
                                "cfg");
-  EXPECT_EQ(c.rank_of(kQ), 2);
-  EXPECT_EQ(c.rank_of(kCrossQ), 4);
+  EXPECT_EQ(c.rank_of(kEncQ), 2);
+  EXPECT_EQ(c.rank_of(kDec1CrossQ), 4);
   EXPECT_EQ(c.rank_of(kWo), 8);
-  EXPECT_DOUBLE_EQ(c.alpha_of(kQ), 16.0);
-  EXPECT_DOUBLE_EQ(c.alpha_of(kCrossQ), 3.0);
-  EXPECT_DOUBLE_EQ(c.scaling_of(kQ), 8.0);
-  EXPECT_DOUBLE_EQ(c.scaling_of(kCrossQ), 0.75);
+  EXPECT_DOUBLE_EQ(c.alpha_of(kEncQ), 16.0);
+  EXPECT_DOUBLE_EQ(c.alpha_of(kDec1CrossQ), 3.0);
+  EXPECT_DOUBLE_EQ(c.scaling_of(kEncQ), 8.0);
+  EXPECT_DOUBLE_EQ(c.scaling_of(kDec1CrossQ), 0.75);
   EXPECT_DOUBLE_EQ(c.scaling_of(kWo), 2.0);
 }
 
 TEST(HfPeftConfig, PatternKeysAreAnchoredAtADotBoundaryAndTheEnd) {
-  EXPECT_TRUE(pattern_key_matches("q", kQ, "t"));
-  EXPECT_TRUE(pattern_key_matches("SelfAttention.q", kQ, "t"));
-  EXPECT_TRUE(pattern_key_matches(kQ, kQ, "t"));
-  EXPECT_FALSE(pattern_key_matches("Attention.q", kQ, "t"));  // must start after a dot
-  EXPECT_FALSE(pattern_key_matches("SelfAttention", kQ, "t"));  // must reach the end
-  EXPECT_FALSE(pattern_key_matches("encoder.block.1.layer.0.SelfAttention.q", kQ, "t"));
-  EXPECT_THROW_WITH(pattern_key_matches("q(", kQ, "cfg"), FormatError, "cfg: pattern key 'q(' is not a valid");
+  EXPECT_TRUE(pattern_key_matches("q", kEncQ, "t"));
+  EXPECT_TRUE(pattern_key_matches("SelfAttention.q", kEncQ, "t"));
+  EXPECT_TRUE(pattern_key_matches(kEncQ, kEncQ, "t"));
+  EXPECT_FALSE(pattern_key_matches("Attention.q", kEncQ, "t"));  // must start after a dot
+  EXPECT_FALSE(pattern_key_matches("SelfAttention", kEncQ, "t"));  // must reach the end
+  EXPECT_FALSE(pattern_key_matches("encoder.block.1.layer.0.SelfAttention.q", kEncQ, "t"));
+  EXPECT_THROW_WITH(pattern_key_matches("q(", kEncQ, "cfg"), FormatError, "cfg: pattern key 'q(' is not a valid");
 }
 
 TEST(HfPeftConfig, RsLoraScalesByTheSquareRootOfTheRank) {
   auto c = HfPeftConfig::parse(R"({"peft_type": "LORA", "r": 4, "lora_alpha": 8, "use_rslora": true})", "cfg");
-  EXPECT_DOUBLE_EQ(c.scaling_of(kQ), 4.0);
+  EXPECT_DOUBLE_EQ(c.scaling_of(kEncQ), 4.0);
 }
 
 TEST(HfPeftConfig, UnsupportedLoraOptionsAreFormatErrorsNamingTheField) {
@@ -108,7 +107,7 @@ TEST(HfPeftConfig, PatternsThatWouldOverflowTheStackOrRunForeverAreRefusedOrChea
   // Exponential in the name length for a backtracking matcher (it never returned); breadth-first is instant.
   auto c = with_target("(.*)*x");
   EXPECT_FALSE(c.targets("encoder.block.0.layer.0.SelfAttention.qqqqqqqqqqqqqqqqqqqq"));
-  EXPECT_TRUE(with_target(".*(q|v)$").targets(kQ));
+  EXPECT_TRUE(with_target(".*(q|v)$").targets(kEncQ));
   EXPECT_THROW_WITH(with_target("(q)\\\\1"), FormatError, "is not a valid regular expression");  // back-reference
 }
 

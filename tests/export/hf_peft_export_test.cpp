@@ -15,23 +15,22 @@
 #include "bipeft/model/t5_weights.h"
 #include "bipeft/peft/adapter_io.h"
 #include "test_util.h"
+#include "export/site_names.h"
 
 namespace bipeft::exporter {
 namespace {
 
 using test::data_path;
 
-const std::string kEncQ = "encoder.block.0.layer.0.SelfAttention.q";
 const std::string kEncV = "encoder.block.0.layer.0.SelfAttention.v";
 const std::string kEncWo = "encoder.block.1.layer.1.DenseReluDense.wo";
-const std::string kCrossQ = "decoder.block.0.layer.1.EncDecAttention.q";
 const std::string kDecWi = "decoder.block.1.layer.2.DenseReluDense.wi";
 const std::string kEncLn = "encoder.block.0.layer.0.layer_norm";
 const std::string kDecFinal = "decoder.final_layer_norm";
 
 /// LoRA at ranks 2 and 4 (self-attention, cross-attention, FFN).
 std::vector<peft::ModuleSpec> lora_specs() {
-  return {{kEncQ, "lora", 2}, {kEncV, "lora", 4}, {kEncWo, "lora", 2}, {kCrossQ, "lora", 4}, {kDecWi, "lora", 2}};
+  return {{kEncQ, "lora", 2}, {kEncV, "lora", 4}, {kEncWo, "lora", 2}, {kDec0CrossQ, "lora", 4}, {kDecWi, "lora", 2}};
 }
 
 peft::Structure structure_of(std::vector<peft::ModuleSpec> specs) {
@@ -82,7 +81,7 @@ TEST_F(HfPeftExport, ConfigListsFullTargetNamesRankPatternAndOneGlobalAlpha) {
   EXPECT_EQ(cfg["peft_type"], "LORA");
   EXPECT_EQ(cfg["task_type"], "SEQ_2_SEQ_LM");
   EXPECT_EQ(cfg["base_model_name_or_path"], "models/t5-tiny");
-  EXPECT_EQ(cfg["target_modules"], nlohmann::json({kEncQ, kEncV, kEncWo, kCrossQ, kDecWi}));
+  EXPECT_EQ(cfg["target_modules"], nlohmann::json({kEncQ, kEncV, kEncWo, kDec0CrossQ, kDecWi}));
   EXPECT_EQ(cfg["r"], 4);
   EXPECT_EQ(cfg["lora_alpha"], 4);
   EXPECT_EQ(cfg["rank_pattern"], nlohmann::json({{kEncQ, 2}, {kEncWo, 2}, {kDecWi, 2}}));
@@ -111,7 +110,7 @@ TEST_F(HfPeftExport, TensorsHavePeftNamesShapesAndTheScalingFold) {
   EXPECT_EQ(st.metadata().at("format"), "pt");
   EXPECT_EQ(st.entries().size(), 2 * lora_specs().size());
   const std::map<std::string, std::pair<int64_t, int64_t>> in_out = {
-      {kEncQ, {64, 64}}, {kEncV, {64, 64}}, {kEncWo, {128, 64}}, {kCrossQ, {64, 64}}, {kDecWi, {64, 128}}};
+      {kEncQ, {64, 64}}, {kEncV, {64, 64}}, {kEncWo, {128, 64}}, {kDec0CrossQ, {64, 64}}, {kDecWi, {64, 128}}};
   for (const auto& spec : lora_specs()) {
     const std::string key = "base_model.model." + spec.site;
     auto a = st.load(key + ".lora_A.weight"), b = st.load(key + ".lora_B.weight");

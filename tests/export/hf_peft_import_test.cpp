@@ -15,6 +15,7 @@
 #include "bipeft/model/generate.h"
 #include "bipeft/model/t5_weights.h"
 #include "test_util.h"
+#include "export/site_names.h"
 
 namespace bipeft::exporter {
 namespace {
@@ -24,7 +25,6 @@ using test::max_rel_diff;
 
 constexpr double kFixtureScaling = 2.0;  // lora_alpha 8 / r 4
 
-const std::string kQ = "encoder.block.0.layer.0.SelfAttention.q";
 
 class PeftLoraFixture : public ::testing::Test {
  protected:
@@ -95,11 +95,11 @@ TEST_F(PeftLoraFixture, GradientsMatchPeftAfterMappingTheScalingFold) {
 TEST_F(PeftLoraFixture, BIsStoredWithThePeftScalingFoldedIn) {
   auto pm = load_adapter(backbone, dir);
   auto st = io::SafetensorsReader::open(dir + "/adapter_model.safetensors");
-  auto m = pm->find(kQ + ":lora");
+  auto m = pm->find(kEncQ + ":lora");
   ASSERT_TRUE(m);
   auto params = m->named_parameters(false);
-  EXPECT_TRUE(params["A"].equal(st.load("base_model.model." + kQ + ".lora_A.weight")));
-  EXPECT_TRUE(params["B"].equal(st.load("base_model.model." + kQ + ".lora_B.weight") * kFixtureScaling));
+  EXPECT_TRUE(params["A"].equal(st.load("base_model.model." + kEncQ + ".lora_A.weight")));
+  EXPECT_TRUE(params["B"].equal(st.load("base_model.model." + kEncQ + ".lora_B.weight") * kFixtureScaling));
 }
 
 /// Writes an adapter folder with `config` and `tensors`.
@@ -140,13 +140,13 @@ TEST_F(PeftLoraFixture, KeysWithAnAdapterNameOrWithoutThePrefixLoadTheSame) {
 TEST_F(PeftLoraFixture, RankAndAlphaPatternsGiveEachModuleItsOwnScaling) {
   test::TempDir tmp;
   write_adapter(tmp.str(), R"({"peft_type": "LORA", "r": 8, "lora_alpha": 8, "target_modules": ["q", "v"],
-      "rank_pattern": {"q": 4, "v": 4}, "alpha_pattern": {")" + kQ + R"(": 1}, "use_rslora": false})",
+      "rank_pattern": {"q": 4, "v": 4}, "alpha_pattern": {")" + kEncQ + R"(": 1}, "use_rslora": false})",
                 fixture_tensors());
   auto pm = load_adapter(backbone, tmp.str());
   auto st = io::SafetensorsReader::open(dir + "/adapter_model.safetensors");
   auto b_of = [&](const std::string& module) { return pm->find(module + ":lora")->named_parameters(false)["B"]; };
   auto hf_b = [&](const std::string& module) { return st.load("base_model.model." + module + ".lora_B.weight"); };
-  EXPECT_TRUE(b_of(kQ).equal(hf_b(kQ) * 0.25));  // alpha 1 / r 4
+  EXPECT_TRUE(b_of(kEncQ).equal(hf_b(kEncQ) * 0.25));  // alpha 1 / r 4
   const std::string v = "encoder.block.0.layer.0.SelfAttention.v";
   EXPECT_TRUE(b_of(v).equal(hf_b(v) * 2.0));  // alpha 8 / r 4
 }
@@ -227,7 +227,7 @@ TEST_F(PeftLoraFixture, LoraOnANormIsRejected) {
 
 TEST_F(PeftLoraFixture, AnAdapterForAnotherWidthIsAShapeProblem) {
   test::TempDir tmp;
-  const std::string m = "base_model.model." + kQ;
+  const std::string m = "base_model.model." + kEncQ;
   write_adapter(tmp.str(), kLoraConfig, {{m + ".lora_A.weight", at::zeros({4, 512})}, {m + ".lora_B.weight", at::zeros({512, 4})}});
   EXPECT_THROW_WITH(load_adapter(backbone, tmp.str()), FormatError, "this layer needs [r, 64] and [64, r]");
 }

@@ -18,14 +18,14 @@ std::string with_header(const std::string& json, const std::string& data) {
   return out + json + data;
 }
 
-SafetensorsReader parse(std::string bytes) { return SafetensorsReader(buffer_from_string(std::move(bytes), "x.safetensors")); }
+SafetensorsReader reader_of(std::string bytes) { return SafetensorsReader(buffer_from_string(std::move(bytes), "x.safetensors")); }
 
 TEST(Safetensors, RoundTripKeepsNamesDtypesShapesAndBytes) {
   NamedTensors ts{{"a", at::arange(12, at::kFloat).reshape({3, 4})},
                   {"b", at::tensor({1, 2, 3}, at::kLong)},
                   {"c", at::randn({2, 2}).to(at::kBFloat16)},
                   {"empty", at::zeros({0, 5})}};
-  auto r = parse(safetensors_bytes(ts));
+  auto r = reader_of(safetensors_bytes(ts));
   ASSERT_EQ(r.entries().size(), 4u);
   for (const auto& [n, t] : ts) {
     auto back = r.load(n);
@@ -42,65 +42,65 @@ TEST(Safetensors, SavedFileReloadsFromDisk) {
 }
 
 TEST(Safetensors, TruncatedFileIsRejected) {
-  EXPECT_THROW_WITH(parse("abc"), FormatError, "truncated");
+  EXPECT_THROW_WITH(reader_of("abc"), FormatError, "truncated");
 }
 
 TEST(Safetensors, HeaderLengthPastTheEndIsRejected) {
   std::string b(8, '\0');
   uint64_t n = 1000;
   std::memcpy(b.data(), &n, 8);
-  EXPECT_THROW_WITH(parse(b + "{}"), FormatError, "runs past the end of the file");
+  EXPECT_THROW_WITH(reader_of(b + "{}"), FormatError, "runs past the end of the file");
 }
 
 TEST(Safetensors, HugeHeaderLengthIsRejectedBeforeAllocating) {
   std::string b(8, '\xff');
-  EXPECT_THROW_WITH(parse(b + "{}"), FormatError, "header length");
+  EXPECT_THROW_WITH(reader_of(b + "{}"), FormatError, "header length");
 }
 
 TEST(Safetensors, NonJsonHeaderIsRejected) {
-  EXPECT_THROW_WITH(parse(with_header("{not json", "")), FormatError, "not valid JSON");
+  EXPECT_THROW_WITH(reader_of(with_header("{not json", "")), FormatError, "not valid JSON");
 }
 
 TEST(Safetensors, OffsetsPastTheDataAreRejected) {
   auto b = with_header(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", std::string(4, '\0'));
-  EXPECT_THROW_WITH(parse(b), FormatError, "truncated");
+  EXPECT_THROW_WITH(reader_of(b), FormatError, "truncated");
 }
 
 TEST(Safetensors, OverlappingOffsetsAreRejected) {
   auto b = with_header(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
                        R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
                        std::string(12, '\0'));
-  EXPECT_THROW_WITH(parse(b), FormatError, "overlapping");
+  EXPECT_THROW_WITH(reader_of(b), FormatError, "overlapping");
 }
 
 TEST(Safetensors, SizeNotMatchingDtypeAndShapeIsRejected) {
   auto b = with_header(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", std::string(8, '\0'));
-  EXPECT_THROW_WITH(parse(b), FormatError, "needs 12 bytes");
+  EXPECT_THROW_WITH(reader_of(b), FormatError, "needs 12 bytes");
 }
 
 TEST(Safetensors, ShapeWhoseProductOverflowsIsRejected) {
   auto b = with_header(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}})",
                        std::string(8, '\0'));
-  EXPECT_THROW_WITH(parse(b), FormatError, "overflows");
+  EXPECT_THROW_WITH(reader_of(b), FormatError, "overflows");
 }
 
 TEST(Safetensors, UnknownDtypeIsRejected) {
   auto b = with_header(R"({"w":{"dtype":"F8_E4M3X","shape":[1],"data_offsets":[0,1]}})", std::string(1, '\0'));
-  EXPECT_THROW_WITH(parse(b), FormatError, "unsupported dtype");
+  EXPECT_THROW_WITH(reader_of(b), FormatError, "unsupported dtype");
 }
 
 TEST(Safetensors, NegativeOffsetIsRejected) {
   auto b = with_header(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[-4,0]}})", std::string(4, '\0'));
-  EXPECT_THROW_WITH(parse(b), FormatError, "non-negative");
+  EXPECT_THROW_WITH(reader_of(b), FormatError, "non-negative");
 }
 
 TEST(Safetensors, EmptyTensorWhoseOtherDimensionsOverflowIsRejected) {
   // numel is 0 and the byte count matches, but LibTorch derives the contiguous strides from the other
   // dimensions (2^62 * 4 overflows) and at::empty throws c10::Error instead of a FormatError.
   auto b = with_header(R"({"w":{"dtype":"F32","shape":[0,4611686018427387904,4],"data_offsets":[0,0]}})", "");
-  EXPECT_THROW_WITH(parse(b), FormatError, "overflows");
+  EXPECT_THROW_WITH(reader_of(b), FormatError, "overflows");
   auto ok = with_header(R"({"w":{"dtype":"F32","shape":[0,1099511627776,4],"data_offsets":[0,0]}})", "");
-  EXPECT_EQ(parse(ok).load("w").sizes(), (std::vector<int64_t>{0, int64_t{1} << 40, 4}));
+  EXPECT_EQ(reader_of(ok).load("w").sizes(), (std::vector<int64_t>{0, int64_t{1} << 40, 4}));
 }
 
 TEST(Safetensors, OverlapBehindAnEmptyTensorIsRejected) {
@@ -109,20 +109,20 @@ TEST(Safetensors, OverlapBehindAnEmptyTensorIsRejected) {
                        R"("e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},)"
                        R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
                        std::string(8, '\0'));
-  EXPECT_THROW_WITH(parse(b), FormatError, "'a' and 'b' have overlapping data_offsets");
+  EXPECT_THROW_WITH(reader_of(b), FormatError, "'a' and 'b' have overlapping data_offsets");
 }
 
 TEST(Safetensors, BoolBytesOtherThanZeroOrOneAreRejectedOnLoad) {
   auto good = with_header(R"({"m":{"dtype":"BOOL","shape":[2],"data_offsets":[0,2]}})", std::string("\x01\x00", 2));
-  EXPECT_TRUE(parse(good).load("m").equal(at::tensor({1, 0}, at::kByte).to(at::kBool)));
+  EXPECT_TRUE(reader_of(good).load("m").equal(at::tensor({1, 0}, at::kByte).to(at::kBool)));
   auto bad = with_header(R"({"m":{"dtype":"BOOL","shape":[2],"data_offsets":[0,2]}})", "\x01\x07");
-  EXPECT_THROW_WITH(parse(bad).load("m"), FormatError, "BOOL byte 1 is 7, not 0 or 1");
+  EXPECT_THROW_WITH(reader_of(bad).load("m"), FormatError, "BOOL byte 1 is 7, not 0 or 1");
 }
 
 TEST(Safetensors, NumberTooLargeForADoubleIsAFormatError) {
   // nlohmann::json reports it as out_of_range, not parse_error; it used to escape as a json exception.
   auto b = with_header(R"({"w":{"dtype":"F32","shape":[1e400],"data_offsets":[0,4]}})", std::string(4, '\0'));
-  EXPECT_THROW_WITH(parse(b), FormatError, "header is not valid JSON");
+  EXPECT_THROW_WITH(reader_of(b), FormatError, "header is not valid JSON");
 }
 
 TEST(Safetensors, MissingFileIsAnIoError) {

@@ -19,7 +19,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string join_path(const std::string& dir, const std::string& name) { return (fs::path(dir) / name).string(); }
 
 /// The parts of `model` PEFT can hold, of one peft_type, in module order.
 std::vector<peft::HfPeftPart> parts_of_type(const peft::PeftModelImpl& model, const std::string& peft_type) {
@@ -69,7 +68,7 @@ void write_native_copy(const peft::PeftModelImpl& model, const std::string& dir,
     throw IoError(options.native_source + ": not a bipeft native adapter folder (no " + peft::kStructureFile + ")");
   io::make_dirs(dir);
   for (const char* name : {peft::kAdapterWeightsFile, peft::kStructureFile})
-    copy_file_atomic(join_path(options.native_source, name), join_path(dir, name));
+    copy_file_atomic(io::join_path(options.native_source, name), io::join_path(dir, name));
 }
 
 }  // namespace
@@ -126,8 +125,8 @@ std::optional<HfAdapter> hf_ln_tuning_adapter(const peft::PeftModelImpl& model, 
 
 void save_hf_adapter(const HfAdapter& adapter, const std::string& dir) {
   io::make_dirs(dir);
-  io::save_safetensors(join_path(dir, kHfSafetensorsFile), adapter.tensors, {{"format", "pt"}});
-  io::write_json_atomic(join_path(dir, kHfConfigFile), adapter.config);
+  io::save_safetensors(io::join_path(dir, kHfSafetensorsFile), adapter.tensors, {{"format", "pt"}});
+  io::write_json_atomic(io::join_path(dir, kHfConfigFile), adapter.config);
 }
 
 HfPeftExportSummary export_hf_peft(const peft::PeftModelImpl& model, const std::string& out,
@@ -157,7 +156,7 @@ HfPeftExportSummary export_hf_peft(const peft::PeftModelImpl& model, const std::
                       {"modules", ranks}};
   }
   if (auto ln = hf_ln_tuning_adapter(model, options)) {
-    save_hf_adapter(*ln, join_path(out, kLnTuningSubdir));
+    save_hf_adapter(*ln, io::join_path(out, kLnTuningSubdir));
     s.ln_tuning_modules = ln->modules;
     report["ln_tuning"] = {{"folder", kLnTuningSubdir}, {"modules", ln->modules}};
   }
@@ -174,7 +173,7 @@ HfPeftExportSummary export_hf_peft(const peft::PeftModelImpl& model, const std::
     native_only.push_back({{"id", "backbone"}, {"method", "full"}, {"params", model.backbone->num_parameters()}});
   }
   report["native_only"] = native_only;
-  write_native_copy(model, join_path(out, kNativeSubdir), options);
+  write_native_copy(model, io::join_path(out, kNativeSubdir), options);
 
   nlohmann::json warnings = nlohmann::json::array();
   if (s.nothing_for_peft())
@@ -184,7 +183,7 @@ HfPeftExportSummary export_hf_peft(const peft::PeftModelImpl& model, const std::
     warnings.push_back(std::to_string(s.native_only.size()) +
                        " module(s) PEFT cannot hold are only in native/; PEFT alone reproduces a different model");
   report["warnings"] = warnings;
-  io::write_json_atomic(join_path(out, kExportReportFile), report);
+  io::write_json_atomic(io::join_path(out, kExportReportFile), report);
   s.report = std::move(report);
   return s;
 }

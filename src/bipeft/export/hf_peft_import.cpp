@@ -17,10 +17,6 @@ namespace bipeft::exporter {
 
 namespace {
 
-std::string join_path(const std::string& dir, const std::string& name) {
-  return (std::filesystem::path(dir) / name).string();
-}
-
 /// One adapted module found in the tensors of a PEFT folder.
 struct FoundModule {
   std::string method;     // "lora" or "lnfit"
@@ -57,9 +53,9 @@ bool split_key(const std::string& key, const std::string& marker, std::string& m
 }
 
 std::unique_ptr<io::TensorSource> open_weights(const std::string& dir) {
-  const auto st = join_path(dir, kHfSafetensorsFile);
+  const auto st = io::join_path(dir, kHfSafetensorsFile);
   if (io::is_file(st)) return io::open_safetensors_source(st);
-  const auto bin = join_path(dir, kHfBinFile);
+  const auto bin = io::join_path(dir, kHfBinFile);
   if (io::is_file(bin)) return io::open_torch_bin_source(bin);
   throw IoError(dir + ": no " + kHfSafetensorsFile + " or " + kHfBinFile + " beside " + kHfConfigFile +
                 "; the PEFT adapter folder is incomplete");
@@ -77,7 +73,7 @@ class FolderReader {
 
   /// Reads the adapter in `dir`; `label` prefixes problems ("" for the root, "ln_tuning/" for the sub-folder).
   void read(const std::string& dir, const std::string& label) {
-    const auto cfg_path = join_path(dir, kHfConfigFile);
+    const auto cfg_path = io::join_path(dir, kHfConfigFile);
     const auto cfg = HfPeftConfig::read(cfg_path);
     if (cfg.peft_type != "LORA" && cfg.peft_type != "LN_TUNING")
       throw FormatError(cfg_path + ": peft_type '" + cfg.peft_type +
@@ -212,18 +208,18 @@ class FolderReader {
 }  // namespace
 
 bool is_hf_peft_adapter(const std::string& dir) {
-  return io::is_file(join_path(dir, kHfConfigFile)) ||
-         io::is_file(join_path(join_path(dir, kLnTuningSubdir), kHfConfigFile));
+  return io::is_file(io::join_path(dir, kHfConfigFile)) ||
+         io::is_file(io::join_path(io::join_path(dir, kLnTuningSubdir), kHfConfigFile));
 }
 
 peft::PeftModel load_hf_peft_adapter(model::T5Model backbone, const std::string& dir) {
   if (!is_hf_peft_adapter(dir))
-    throw IoError(join_path(dir, kHfConfigFile) + ": missing; not a Hugging Face PEFT adapter folder");
+    throw IoError(io::join_path(dir, kHfConfigFile) + ": missing; not a Hugging Face PEFT adapter folder");
   Found found;
   FolderReader reader(*backbone, found);
-  if (io::is_file(join_path(dir, kHfConfigFile))) reader.read(dir, "");
-  const auto ln_dir = join_path(dir, kLnTuningSubdir);
-  if (io::is_file(join_path(ln_dir, kHfConfigFile))) reader.read(ln_dir, std::string(kLnTuningSubdir) + "/");
+  if (io::is_file(io::join_path(dir, kHfConfigFile))) reader.read(dir, "");
+  const auto ln_dir = io::join_path(dir, kLnTuningSubdir);
+  if (io::is_file(io::join_path(ln_dir, kHfConfigFile))) reader.read(ln_dir, std::string(kLnTuningSubdir) + "/");
   if (!found.problems.empty()) {
     std::string msg = dir + ": the PEFT adapter does not fit this model:";
     for (size_t i = 0; i < found.problems.size() && i < 20; ++i) msg += "\n  " + found.problems[i];

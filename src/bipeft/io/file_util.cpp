@@ -33,6 +33,10 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+std::string join_path(const std::string& dir, const std::string& name) {
+  return (std::filesystem::path(dir) / name).string();
+}
+
 bool is_file(const std::string& path) {
   std::error_code ec;
   return std::filesystem::is_regular_file(path, ec);
