@@ -13,15 +13,13 @@ namespace bipeft::cli {
 
 namespace {
 
-std::string join(const std::filesystem::path& dir, const std::string& f) { return (dir / f).string(); }
-
 std::vector<std::string>& argv_store() {
   static std::vector<std::string> v;
   return v;
 }
 
 nlohmann::json read_config(const std::string& dir) {
-  const auto cfg = join(dir, "config.json");
+  const auto cfg = io::join_path(dir, "config.json");
   if (!io::is_file(cfg))
     throw ConfigError("--resume " + dir + ": no config.json there; give the --out folder of the run to continue");
   try {
@@ -66,7 +64,7 @@ std::string prepare_run_dir(const std::string& out, bool overwrite, const Resume
   const auto cfg = read_config(r.dir);
   if (cfg.value("command", "") != command)
     throw ConfigError("--resume " + r.dir + ": holds a '" + cfg.value("command", "?") + "' run, not '" + command + "'");
-  if (io::is_file(join(r.dir, finished)))
+  if (io::is_file(io::join_path(r.dir, finished)))
     throw ConfigError("--resume " + r.dir + ": the run finished (" + finished +
                       " exists); nothing to resume. Start a new run with another --out or --overwrite");
   std::vector<std::string> changed;
@@ -90,7 +88,7 @@ std::string prepare_run_dir(const std::string& out, bool overwrite, const Resume
 
 train::Checkpointing checkpointing(const std::string& dir, const std::string& state_file, const ResumeArgs& r) {
   train::Checkpointing ck;
-  ck.path = join(dir, state_file);
+  ck.path = io::join_path(dir, state_file);
   ck.every = r.every;
   ck.resume = r.resuming();
   return ck;
@@ -155,7 +153,7 @@ std::optional<std::vector<std::string>> expand_resume(int argc, char** argv) {
   if (dir.empty()) return std::nullopt;
   const auto cfg = read_config(dir);
   if (!cfg.contains("argv") || !cfg["argv"].is_array() || cfg["argv"].empty())
-    throw ConfigError(join(dir, "config.json") + ": records no command line; resume with the full original command plus --resume " + dir);
+    throw ConfigError(io::join_path(dir, "config.json") + ": records no command line; resume with the full original command plus --resume " + dir);
   std::vector<std::string> out;
   for (const auto& a : cfg["argv"]) out.push_back(a.get<std::string>());
   if (out.front() != cmd)

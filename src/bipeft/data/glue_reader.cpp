@@ -16,8 +16,6 @@ namespace bipeft::data {
 
 namespace {
 
-std::string words(const std::vector<std::string>& parts) { return join(parts, " "); }
-
 /// Converts each row of a table into one formatted example.
 using RowFormatter = std::function<Example(const Table&, const TableRow&)>;
 

@@ -36,6 +36,8 @@ std::string replace_all(std::string_view s, std::string_view from, std::string_v
 
 }  // namespace
 
+std::string words(const std::vector<std::string>& parts) { return join(parts, " "); }
+
 std::string stsb_paper_target(float label) {
   // HF stores the label as float32 and hands Python a float64 of that value; round_stsb_target is
   // np.round((label * 5) / 5, decimals=1), and numpy rounds as rint(x * 10) / 10.

@@ -8,6 +8,9 @@
 
 namespace bipeft::data {
 
+/// The prompt parts joined with single spaces ("sentence1: ... sentence2: ...").
+std::string words(const std::vector<std::string>& parts);
+
 /// Paper STS-B target: str(np.round(label, 1)) of the float32 label, e.g. 3.8 -> "3.8" (0.1 grid, ties to even).
 std::string stsb_paper_target(float label);
 /// T5 STS-B target: round(label * 5) / 5 printed with one decimal, e.g. 3.8 -> "3.8", 3.7 -> "3.6".
