@@ -15,8 +15,8 @@
 #include "bipeft/core/strings.h"
 #include "bipeft/io/dtype.h"
 #include "bipeft/model/t5_weights.h"
-#include "bipeft/search/sensitivity.h"
 #include "bipeft/io/file_util.h"
+#include "bipeft/search/sensitivity.h"
 
 #include <filesystem>
 

@@ -53,8 +53,8 @@ RunContext make_run_context(const RuntimeOptions& opts, const std::string& task)
 /// Loads the T5 checkpoint in `dir` on ctx's device and dtype.
 model::T5Model load_backbone(const std::string& dir, const RunContext& ctx);
 
-/// How BIPEFT ranks and removes modules: --criterion, --signed-sensitivity, --ema (ALGORITHM.md §6),
-/// --trigger-gap (§7) and --alpha-free-triggers (§8.1).
+/// How BIPEFT ranks and removes modules and fixes the last ranks: --criterion, --signed-sensitivity,
+/// --ema (ALGORITHM.md §6), --trigger-gap (§7), --alpha-free-triggers (§8.1) and --no-budget-fill.
 void add_selection_options(CLI::App& app, search::SearchOptions& s);
 
 /// A comma list of names ("q,v,wo"), trimmed, empties dropped.

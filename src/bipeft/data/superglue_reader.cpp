@@ -19,7 +19,6 @@ namespace {
 
 using nlohmann::json;
 
-
 std::string str(const json& j, const std::string& key, const std::string& where) {
   return io::json_required<std::string>(j, key, where);
 }

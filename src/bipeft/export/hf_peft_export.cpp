@@ -19,7 +19,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-
 /// The parts of `model` PEFT can hold, of one peft_type, in module order.
 std::vector<peft::HfPeftPart> parts_of_type(const peft::PeftModelImpl& model, const std::string& peft_type) {
   std::vector<peft::HfPeftPart> out;

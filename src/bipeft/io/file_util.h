@@ -12,6 +12,7 @@ std::string read_file(const std::string& path);
 
 /// `dir`/`name` as one path string.
 std::string join_path(const std::string& dir, const std::string& name);
+
 /// True when `path` exists and is a regular file.
 bool is_file(const std::string& path);
 /// True when `path` exists and is a directory.

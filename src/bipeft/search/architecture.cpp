@@ -52,12 +52,7 @@ int64_t Architecture::candidate_index(size_t i) const {
   return beta[m.beta_row].argmax().item<int64_t>();
 }
 
-void Architecture::fix_dimension_(size_t i) {
-  auto& m = modules[i];
-  if (!m.ranked || m.fixed) return;
-  m.fixed_index = candidate_index(i);  // read before setting the flag: candidate_index honours it
-  m.fixed = true;
-}
+void Architecture::fix_dimension_(size_t i) { fix_dimension_(i, candidate_index(i)); }
 
 void Architecture::fix_dimension_(size_t i, int64_t index) {
   auto& m = modules[i];

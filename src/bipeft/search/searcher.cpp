@@ -154,14 +154,11 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
     for (size_t k = 0; k < free.size(); ++k) chosen[k] = arch.candidate_index(free[k]);
     const auto argmax = chosen;
     if (fill && !free.empty()) {
-      double others = shared_params;
-      std::vector<bool> in_free(arch.modules.size(), false);
-      for (size_t i : free) in_free[i] = true;
-      for (size_t i = 0; i < arch.modules.size(); ++i)
-        if (!in_free[i]) others += arch.current_params(i);
+      double others = shared_params + arch.kept_params();  // everything kept but the free modules
       std::vector<std::vector<double>> counts;
       std::vector<double> s;
       for (size_t i : free) {
+        others -= arch.current_params(i);
         counts.push_back(arch.modules[i].counts);
         s.push_back(tracker.smoothed()[i]);
       }
@@ -415,15 +412,10 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
     result.warnings.push_back("the search ended after " + std::to_string(result.epochs_run) + " epochs with " +
                               std::to_string(result.triggers) + " of " + std::to_string(o.max_triggers) +
                               " triggers; raise --epochs or lower --threshold");
-  // Freeze every remaining dimension (argmax beta, or the budget fill).
+  // Freeze every remaining dimension (argmax beta, or the budget fill); removed modules were fixed
+  // when they went.
   const auto still_free = arch.free_ranked();
-  if (!still_free.empty()) {
-    auto fixed_ids = fix_all(still_free);
-    ctx.event({{"event", "final_fix"}, {"fixed", fixed_ids}});
-  }
-  for (size_t i = 0; i < arch.modules.size(); ++i) {
-    if (arch.modules[i].ranked && !arch.modules[i].fixed) arch.fix_dimension_(i);  // removed ones
-  }
+  if (!still_free.empty()) ctx.event({{"event", "final_fix"}, {"fixed", fix_all(still_free)}});
   if (!o.early_selection) {
     for (size_t i = 0; i < arch.modules.size(); ++i)
       if (!arch.selected_by_logits(i)) arch.modules[i].removed = true;
