@@ -3,6 +3,7 @@
 // resumes to the same bytes as an uninterrupted run.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -75,6 +76,47 @@ TEST_F(PretrainCli, KilledDuringACheckpointResumesToTheSameModel) {
   auto again = test::run_cli("pretrain --resume " + run + " --quiet");
   EXPECT_EQ(again.code, 2);
   EXPECT_NE(again.err.find("finished"), std::string::npos) << again.err;
+}
+
+// Largest |a - b| / max(1, |b|) over the tensors of two model files with the same names.
+double max_relative_difference(const std::string& a, const std::string& b) {
+  auto x = io::SafetensorsReader::open(a).load_all();
+  auto y = io::SafetensorsReader::open(b).load_all();
+  EXPECT_EQ(x.size(), y.size());
+  double worst = 0;
+  for (size_t i = 0; i < std::min(x.size(), y.size()); ++i) {
+    EXPECT_EQ(x[i].first, y[i].first);
+    auto d = (x[i].second - y[i].second).abs() / y[i].second.abs().clamp_min(1.0);
+    worst = std::max(worst, d.max().item<double>());
+  }
+  return worst;
+}
+
+TEST_F(PretrainCli, TwoProcessesPretrainLikeOneAndResumeAsTwo) {
+  test::TempDir tmp;
+  const auto text = corpus(tmp);
+  const std::string one = tmp / "one", two = tmp / "two", cut = tmp / "cut";
+  const std::string args = base(text) + " --dropout 0 --checkpoint-every 2";
+  auto r1 = test::run_cli(args + " --out " + one);
+  ASSERT_EQ(r1.code, 0) << r1.err;
+  auto r2 = test::run_cli(args + " --nproc 2 --out " + two);
+  ASSERT_EQ(r2.code, 0) << r2.err;
+  EXPECT_EQ(r2.lines().size(), 1u) << "only rank 0 prints the result: " << r2.out;
+  EXPECT_LE(max_relative_difference(two + "/model/model.safetensors", one + "/model/model.safetensors"), 1e-5);
+  const auto h1 = nlohmann::json::parse(test::slurp(one + "/summary.json"))["result"]["heldout_curve"];
+  const auto h2 = nlohmann::json::parse(test::slurp(two + "/summary.json"))["result"]["heldout_curve"];
+  ASSERT_EQ(h1.size(), h2.size());
+  for (size_t i = 0; i < h1.size(); ++i) EXPECT_NEAR(h1[i][1].get<double>(), h2[i][1].get<double>(), 1e-5);
+  // Killed while saving its second checkpoint (step 4), then resumed as two processes: every worker
+  // loads rank 0's step-2 state, and the run ends where the uninterrupted one did.
+  auto killed = test::run_cli("true; BIPEFT_FAULT_KILL_IN_SAVE=2 " + std::string(BIPEFT_BINARY) + " " + args +
+                              " --nproc 2 --out " + cut);
+  EXPECT_NE(killed.code, 0);
+  ASSERT_TRUE(std::filesystem::exists(cut + "/pretrain_state.safetensors")) << killed.err;
+  auto resumed = test::run_cli("pretrain --resume " + cut + " --nproc 2 --quiet");
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_LE(max_relative_difference(cut + "/model/model.safetensors", one + "/model/model.safetensors"), 1e-5);
+  EXPECT_FALSE(std::filesystem::exists(cut + "/pretrain_state.safetensors"));
 }
 
 }  // namespace

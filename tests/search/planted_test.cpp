@@ -3,8 +3,14 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+
 #include "bipeft/core/error.h"
 #include "bipeft/data/collate.h"
+#include "bipeft/peft/lora.h"
 #include "bipeft/data/task.h"
 #include "test_util.h"
 #include "tiny_models.h"
@@ -131,6 +137,21 @@ TEST(Planted, ModulesOutsideTheSpaceOrAtOtherRanksAreRefused) {
   EXPECT_THROW_WITH(check_planted_in_space(structure({{"encoder.block.0.layer.0.SelfAttention.q", "lora", 2}}), lora,
                                            {1, 4, 8}, m->sites()),
                     ConfigError, "candidate ranks");
+}
+
+TEST(Planted, ALoraDeltaOfRankRHasREqualSingularValues) {
+  auto bb = test::tiny_t5_with_real_vocab(1);
+  const auto site = bb->sites().front();
+  auto gen = at::detail::createCPUGenerator(5);
+  for (int64_t r : {1, 2, 4}) {
+    auto lora = std::make_shared<peft::LoraImpl>(site, r, gen);
+    plant_equal_singular_values_(*lora, 2.0, gen);
+    const auto delta = at::matmul(lora->B, lora->A).to(at::kDouble);  // [out, in]
+    const auto sv = at::linalg_svdvals(delta);
+    const double expected = 4.0 * std::sqrt(static_cast<double>(site.out_features) / static_cast<double>(r));
+    for (int64_t k = 0; k < sv.size(0); ++k)
+      EXPECT_NEAR(sv[k].item<double>(), k < r ? expected : 0.0, 1e-4 * expected) << "rank " << r << " value " << k;
+  }
 }
 
 TEST(Planted, BadOptionsAreConfigErrors) {

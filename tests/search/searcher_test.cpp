@@ -159,6 +159,7 @@ TEST(Searcher, WithoutAGapTriggersMayFollowOnConsecutiveSteps) {
   // would not show anything if this never happened on the same run.
   auto run = run_tiny(2500, 8, 5, {}, 0, [](SearchOptions& o, SpaceOptions& space) {
     o.criterion = "gate_effect";
+    o.trigger_gap = 0;
     space.space = "lora";
   });
   expect_search_invariants(run, 2500, 8);
@@ -169,6 +170,87 @@ TEST(Searcher, WithoutAGapTriggersMayFollowOnConsecutiveSteps) {
       previous = e["step"].get<int64_t>();
     }
   EXPECT_GT(consecutive, 0);
+}
+
+TEST(Searcher, RanksAreFixedBeforeTheLastTriggerEvenWhenTriggersFollowEachOther) {
+  // Eq. 9-10 look back over a window of beta snapshots that triggers do not clear; when every trigger
+  // cleared it, triggers on consecutive steps left fewer than two snapshots and no rank was fixed
+  // before the fix-everything trigger.
+  auto run = run_tiny(2500, 8, 5, {}, 0, [](SearchOptions& o, SpaceOptions& space) {
+    o.trigger_gap = 0;
+    space.space = "lora";
+  });
+  expect_search_invariants(run, 2500, 8);
+  int64_t early_fixes = 0, consecutive = 0, previous = -10;
+  for (const auto& e : run.events)
+    if (e["event"] == "trigger") {
+      if (e["remaining"].get<int64_t>() >= 2) early_fixes += static_cast<int64_t>(e["fixed"].size());
+      consecutive += e["step"].get<int64_t>() - previous == 1 ? 1 : 0;
+      previous = e["step"].get<int64_t>();
+    }
+  EXPECT_GT(consecutive, 0) << "no consecutive triggers: the run does not show the case";
+  EXPECT_GT(early_fixes, 0);
+}
+
+TEST(Searcher, StageOrderAblationsSearchOneStageUntilHalfTheTriggersThenTheOther) {
+  for (const std::string order : {"alternate", "binary-then-dim", "dim-then-binary"}) {
+    auto run = run_tiny(2500, 8, 5, {}, 0, [&](SearchOptions& o, SpaceOptions& space) {
+      o.stage_order = order;
+      space.space = "lora";
+    });
+    expect_search_invariants(run, 2500, 8);
+    std::string previous;
+    int64_t triggers = 0, checked = 0;
+    for (const auto& e : run.events) {
+      if (e["event"] == "trigger") ++triggers;
+      if (e["event"] != "step") continue;
+      const auto stage = e["stage"].get<std::string>();
+      // The stage of a step was chosen after the triggers before it (a trigger event follows its step).
+      const int64_t before = triggers;
+      if (order == "alternate") {
+        if (!previous.empty()) EXPECT_NE(stage, previous) << "step " << e["step"];
+      } else {
+        const bool first_half = 2 * before < 8;
+        const bool binary_first = order == "binary-then-dim";
+        EXPECT_EQ(stage, first_half == binary_first ? "binary" : "dimension") << order << " step " << e["step"];
+      }
+      previous = stage;
+      ++checked;
+    }
+    EXPECT_GT(checked, 8) << order;
+  }
+  SearchOptions o;
+  o.stage_order = "dim-then-binary";
+  o.iterative = false;
+  EXPECT_THROW_WITH(o.validate(), ConfigError, "need the iterative space");
+  o.iterative = true;
+  o.stage_order = "sideways";
+  EXPECT_THROW_WITH(o.validate(), ConfigError, "--stage-order 'sideways' must be one of");
+  o.stage_order = "alternate";
+  o.rank_training = "max";
+  EXPECT_THROW_WITH(o.validate(), ConfigError, "--rank-training 'max' must be one of argmax, uniform, beta");
+}
+
+TEST(Searcher, BetaStructureHoldsTheSameModulesAtBetasOwnRanks) {
+  auto run = run_tiny(6000, 8, 5, {}, 0, [](SearchOptions&, SpaceOptions& space) { space.space = "lora"; });
+  const auto& r = run.result;
+  ASSERT_EQ(r.beta_structure.modules.size(), r.structure.modules.size());
+  int64_t lower = 0;
+  for (size_t i = 0; i < r.structure.modules.size(); ++i) {
+    const auto& f = r.structure.modules[i];
+    const auto& b = r.beta_structure.modules[i];
+    EXPECT_EQ(f.site, b.site);
+    EXPECT_LE(b.rank, f.rank) << "the fill only raises ranks";
+    lower += b.rank < f.rank ? 1 : 0;
+  }
+  // Each filled entry of the trace is one module whose beta rank is below its final rank.
+  int64_t filled = 0;
+  for (const auto& e : run.events)
+    if (e["event"] == "trigger" || e["event"] == "final_fix")
+      for (const auto& f : e["fixed"]) filled += f.contains("argmax_rank") ? 1 : 0;
+  ASSERT_GT(filled, 0) << "the fill raised nothing: the test shows nothing";
+  EXPECT_GT(lower, 0);
+  EXPECT_LE(lower, filled) << "a module the last trigger removed after its fill is in neither";
 }
 
 TEST(Searcher, ResumedGateEffectSearchEqualsAnUninterruptedOne) {

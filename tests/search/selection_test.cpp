@@ -26,6 +26,11 @@ TEST(SearchSelection, IndicatorTakesTheMostSensitiveModulesThatFitSkippingTheOth
             (std::vector<double>{0, 1, 1, 0}));
   // A removed module ranks below every kept one whatever its sensitivity.
   EXPECT_EQ(importance_indicator({0.1, 0.9}, {false, true}, {3, 3}, 3), (std::vector<double>{1, 0}));
+  // A removed module is 0 even where its size (0 once removed) would fit: removals must not add a
+  // shared 1 to every indicator (the official code's flaw, which makes stability climb by itself).
+  EXPECT_EQ(importance_indicator({0.5, 0.9, 0.1, 0.7}, {false, false, false, true}, {4, 5, 2, 0}, 20),
+            (std::vector<double>{1, 1, 1, 0}));
+  EXPECT_EQ(importance_indicator({0.5, 0.2}, {true, true}, {0, 0}, 5), (std::vector<double>{0, 0}));
 }
 
 TEST(SearchSelection, TriggerNeedsMoreThanWindowIndicatorsAndAMeanCosineAboveThreshold) {

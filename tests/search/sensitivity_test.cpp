@@ -18,13 +18,16 @@ namespace bipeft::search {
 namespace {
 
 TEST(Sensitivity, EachCriterionCombinesTheRecordsAsTheCodeDoes) {
-  // T = 2, V = 4, cosine 0.5, n = 2.
-  EXPECT_DOUBLE_EQ(step_sensitivity(Criterion::Train, 2, 4, 0.5, 2), 1.0);
-  EXPECT_DOUBLE_EQ(step_sensitivity(Criterion::Validation, 2, 4, 0.5, 2), 2.0);
-  EXPECT_DOUBLE_EQ(step_sensitivity(Criterion::TrainVal, 2, 4, 0.5, 2), 3.0);
-  EXPECT_DOUBLE_EQ(step_sensitivity(Criterion::TrainValCos1, 2, 4, 0.5, 2), 2.0);  // 1 + 0.5 * 2
-  EXPECT_DOUBLE_EQ(step_sensitivity(Criterion::TrainValCos2, 2, 4, 0.5, 2), 1.5);  // 0.5 * 3
-  EXPECT_DOUBLE_EQ(step_sensitivity(Criterion::TrainValCos1, 2, 4, 0.5, 0), 4.0);  // n <= 0 counts as 1
+  // T = 2, V = 4, cosine 0.5, n = 2 for both records.
+  EXPECT_DOUBLE_EQ(step_sensitivity(Criterion::Train, 2, 4, 0.5, 2, 2), 1.0);
+  EXPECT_DOUBLE_EQ(step_sensitivity(Criterion::Validation, 2, 4, 0.5, 2, 2), 2.0);
+  EXPECT_DOUBLE_EQ(step_sensitivity(Criterion::TrainVal, 2, 4, 0.5, 2, 2), 3.0);
+  EXPECT_DOUBLE_EQ(step_sensitivity(Criterion::TrainValCos1, 2, 4, 0.5, 2, 2), 2.0);  // 1 + 0.5 * 2
+  EXPECT_DOUBLE_EQ(step_sensitivity(Criterion::TrainValCos2, 2, 4, 0.5, 2, 2), 1.5);  // 0.5 * 3
+  EXPECT_DOUBLE_EQ(step_sensitivity(Criterion::TrainValCos1, 2, 4, 0.5, 0, 0), 4.0);  // n <= 0 counts as 1
+  // Each record per its own active count: T / 2 + 0.5 * V / 8.
+  EXPECT_DOUBLE_EQ(step_sensitivity(Criterion::TrainValCos1, 2, 4, 0.5, 2, 8), 1.25);
+  EXPECT_DOUBLE_EQ(step_sensitivity(Criterion::TrainValCos2, 2, 4, 0.5, 2, 8), 0.75);
   for (const char* name : {"tra", "val", "tra_val", "tra_val_cos1", "tra_val_cos2", "gate_effect"})
     EXPECT_EQ(criterion_name(parse_criterion(name, "--criterion")), name);
   EXPECT_THROW_WITH(parse_criterion("cos", "--criterion"), ConfigError, "--criterion: unknown sensitivity criterion 'cos'");
@@ -39,9 +42,11 @@ struct OneModule {
     SearchModule m;
     m.module = pm->modules.front();
     m.ranked = true;
-    m.full = 10;
+    m.full = 10;  // not the normaliser: records are divided by the active count n()
     modules.push_back(m);
   }
+  // Parameters at the module's active rank (2: every parameter here).
+  double n() const { return static_cast<double>(modules[0].module->param_count(modules[0].module->active_rank())); }
   // theta = 1 everywhere; the gradient is `g` in the first element of every tensor, 0 elsewhere.
   void set(double g) {
     at::NoGradGuard ng;
@@ -58,38 +63,67 @@ struct OneModule {
 TEST(Sensitivity, RecordsAreSumsOfAbsoluteProductsOrMinusTheSignedSum) {
   for (bool abs_grad : {true, false}) {
     OneModule one;
-    const double k = static_cast<double>(one.tensors());
+    const double k = static_cast<double>(one.tensors()), n = one.n();
     SensitivityTracker tracker(1, SensitivityOptions{0.5, Criterion::TrainVal, abs_grad});
     one.set(-3.0);  // validation products: -3 per tensor
     tracker.record_validation(one.modules);
     one.set(-1.0);  // train products: -1 per tensor
     tracker.update_from_train(one.modules);
-    // abs: (3k + k) / 10; signed: -(-3k - k) / 10, the same here because every product is negative.
-    EXPECT_NEAR(tracker.last()[0], 4.0 * k / 10.0, 1e-9) << abs_grad;
-    EXPECT_NEAR(tracker.smoothed()[0], 0.5 * 4.0 * k / 10.0, 1e-9) << "EMA from 0 with factor 0.5";
+    // abs: (3k + k) / n; signed: -(-3k - k) / n, the same here because every product is negative.
+    EXPECT_NEAR(tracker.last()[0], 4.0 * k / n, 1e-9) << abs_grad;
+    EXPECT_NEAR(tracker.smoothed()[0], 0.5 * 4.0 * k / n, 1e-9) << "EMA from 0 with factor 0.5";
     one.set(2.0);
     tracker.record_validation(one.modules);
     one.set(-1.0);
     tracker.update_from_train(one.modules);
-    // Products +2 and -1 per tensor: abs (2k + k) / 10; signed -(2k - k) / 10.
-    EXPECT_NEAR(tracker.last()[0], abs_grad ? 3.0 * k / 10.0 : -1.0 * k / 10.0, 1e-9) << abs_grad;
+    // Products +2 and -1 per tensor: abs (2k + k) / n; signed -(2k - k) / n.
+    EXPECT_NEAR(tracker.last()[0], abs_grad ? 3.0 * k / n : -1.0 * k / n, 1e-9) << abs_grad;
   }
 }
 
 TEST(Sensitivity, CosineWeightsTheValidationRecord) {
   OneModule one;
-  const double k = static_cast<double>(one.tensors());
+  const double k = static_cast<double>(one.tensors()), n = one.n();
   SensitivityTracker tracker(1, SensitivityOptions{0.0, Criterion::TrainValCos1, true});
   one.set(2.0);
   tracker.record_validation(one.modules);
   one.set(-1.0);  // opposite direction: cosine -1 in every tensor
   tracker.update_from_train(one.modules);
-  EXPECT_NEAR(tracker.last()[0], (k - 2.0 * k) / 10.0, 1e-9);
+  EXPECT_NEAR(tracker.last()[0], (k - 2.0 * k) / n, 1e-9);
   // A removed module gets no record: its EMA stays.
   one.modules[0].removed = true;
   const double before = tracker.smoothed()[0];
   tracker.update_from_train(one.modules);
   EXPECT_EQ(tracker.smoothed()[0], before);
+}
+
+TEST(Sensitivity, ARecordCountsOnlyTheParametersActiveAtTheModulesRank) {
+  // The same products per active parameter at rank 1 and at rank 2 give the same score: theta * grad
+  // is zero outside the active slice, so a module must not score lower for the rank it ran at.
+  std::vector<double> scores;
+  for (int64_t rank : {1, 2}) {
+    OneModule one;
+    auto& m = *one.modules[0].module;
+    m.set_gate(peft::Gate::fixed(rank));
+    {
+      at::NoGradGuard ng;  // theta = 1, gradient 1 on the active slice (rows of A, columns of B), 0 elsewhere
+      auto named = m.named_parameters();
+      auto a = named["A"], b = named["B"];
+      a.fill_(1.0);
+      b.fill_(1.0);
+      auto ga = at::zeros_like(a), gb = at::zeros_like(b);
+      ga.narrow(0, 0, rank).fill_(1.0);
+      gb.narrow(1, 0, rank).fill_(1.0);
+      a.mutable_grad() = ga;
+      b.mutable_grad() = gb;
+    }
+    SensitivityTracker tracker(1, SensitivityOptions{0.0, Criterion::Train, true});
+    tracker.update_from_train(one.modules);
+    EXPECT_DOUBLE_EQ(active_params(m), static_cast<double>(m.param_count(rank)));
+    scores.push_back(tracker.last()[0]);
+  }
+  EXPECT_NEAR(scores[0], 1.0, 1e-9);
+  EXPECT_NEAR(scores[1], 1.0, 1e-9);
 }
 
 TEST(GateEffect, FitsKnownEffectsFromRandomOnOffSamples) {

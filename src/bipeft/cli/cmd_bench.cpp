@@ -61,7 +61,7 @@ Command add_bench_command(CLI::App& root) {
   app->add_option("--out", o->out, "Output folder: report.json, trace.jsonl")->required();
   app->add_option("--planted", o->planted,
                   "Planted modules site:method:rank, comma-separated (default: 4 LoRA modules over encoder and decoder)");
-  app->add_option("--scale", o->p.delta_scale, "Teacher delta weights ~ N(0, (scale/sqrt(fan_in))^2)")->capture_default_str();
+  app->add_option("--scale", o->p.delta_scale, "Teacher delta weights ~ N(0, (scale/sqrt(fan_in))^2); a LoRA delta gets r equal singular values of that expected norm")->capture_default_str();
   app->add_option("--tokens", o->p.target_tokens, "Teacher greedy tokens per sentence")
       ->check(whole_number(1))
       ->capture_default_str();
@@ -149,9 +149,10 @@ Command add_bench_command(CLI::App& root) {
             io::write_json_atomic(path("report.json"), j);
             char line[512];
             std::snprintf(line, sizeof line,
-                          "recovery P %.2f R %.2f F1 %.2f (sublayers F1 %.2f), rank accuracy %.2f; held-out %s found %.4f, oracle %.4f, "
-                          "random %.4f, backbone %.4f",
+                          "recovery P %.2f R %.2f F1 %.2f (sublayers F1 %.2f), rank accuracy %.2f (beta's own %.2f); "
+                          "held-out %s found %.4f, oracle %.4f, random %.4f, backbone %.4f",
                           report.precision, report.recall, report.f1, report.sublayer_f1, report.rank_accuracy,
+                          report.beta_rank_accuracy,
                           report.target == "logits" ? "KL" : "loss", report.loss_found,
                           report.loss_oracle, report.loss_random, report.loss_backbone);
             if (!o->rt.quiet) std::cerr << "bipeft bench planted: " << line << std::endl;

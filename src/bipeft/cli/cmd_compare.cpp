@@ -274,12 +274,16 @@ Command add_compare_command(CLI::App& root) {
                   auto backbone = load_backbone(o->model, ctx);
                   if (o->dropout >= 0) backbone->set_dropout(o->dropout);
                   auto tok = text::Tokenizer::from_model_dir(o->model);
-                  const auto [epochs, prune] = search::paper_task_schedule(task_name);
                   auto sopts = so;
-                  sopts.epochs = o->epochs > 0 ? o->epochs : epochs;
-                  sopts.prune_begin_epoch = std::min(prune, sopts.epochs - 1);
+                  const int64_t half_rows = static_cast<int64_t>(task->search_train.size());
+                  const auto schedule = search::default_search_schedule(
+                      task_name, so.max_train_examples > 0 ? std::min(half_rows, so.max_train_examples / 2) : half_rows,
+                      so, o->epochs);
+                  sopts.epochs = schedule.epochs;
+                  sopts.prune_begin_epoch = schedule.prune_begin;
                   auto topts_train = to;
-                  topts_train.epochs = o->retrain_epochs > 0 ? o->retrain_epochs : sopts.epochs;
+                  topts_train.epochs = o->retrain_epochs > 0 ? o->retrain_epochs
+                                                             : (o->epochs > 0 ? o->epochs : schedule.paper_epochs);
                   baselines::CellResult cell;
                   cell.task = task_name;
                   cell.method = method;

@@ -10,6 +10,7 @@
 #include "bipeft/cli/number_checks.h"
 #include "bipeft/cli/resume.h"
 #include "bipeft/cli/run_header.h"
+#include "bipeft/cli/workers.h"
 #include "bipeft/core/error.h"
 #include "bipeft/core/line_chart.h"
 #include "bipeft/core/strings.h"
@@ -83,8 +84,12 @@ Command add_pretrain_command(CLI::App& root) {
   app->add_flag("--overwrite", o->overwrite, "Write into a non-empty --out");
   add_resume_options(*app, o->resume);
   add_runtime_options(*app, o->rt);
+  add_dist_options(*app, o->rt);
   return {app, [o]() {
+            if (auto code = launch_local_workers(o->rt, "pretrain")) return *code;
             auto ctx = make_run_context(o->rt, "pretrain");
+            // Every worker of a resumed multi-process run loads rank 0's state (weights, optimizer).
+            join_workers(ctx, o->rt, o->resume, "pretrain", /*resume_in_workers=*/true);
             o->pre.validate();
             c10::ScalarType storage;
             try {
@@ -109,15 +114,24 @@ Command add_pretrain_command(CLI::App& root) {
                                       {"dropout", o->dropout >= 0 ? o->dropout : config_dropout},
                                       {"save_dtype", o->save_dtype},
                                       {"pretrain", o->pre.to_json()}};
-            o->out = prepare_run_dir(o->out, o->overwrite, o->resume, "pretrain", options, "summary.json");
+            const std::string run_dir = o->out;
+            const bool writer = !ctx.comm || ctx.comm->rank() == 0;
+            // Ranks other than 0 write into a scratch folder and read the run's state from rank 0's.
+            ResumeArgs own_resume = o->resume;
+            if (!writer) own_resume.dir.clear();
+            o->out = prepare_run_dir(output_dir_of_rank(ctx, o->out), o->overwrite || !writer, own_resume, "pretrain",
+                                     options, "summary.json");
             const auto path = [&](const std::string& f) { return (std::filesystem::path(o->out) / f).string(); };
-            const auto ck = checkpointing(o->out, "pretrain_state.safetensors", o->resume);
-            if (o->resume.resuming()) {
+            const std::string state_file = "pretrain_state.safetensors";
+            auto ck = checkpointing(writer ? o->out : run_dir, state_file, o->resume);
+            if (!writer && !o->resume.resuming()) ck.path.clear();  // only rank 0 saves; the others load
+            const std::string own_state = writer ? ck.path : "";  // the state file this process may remove
+            if (own_resume.resuming()) {
               rewind_log(path("log.jsonl"), ck.path, "pretrain");
             } else {
               io::write_json_atomic(path("config.json"), run_header("pretrain", options));
               std::remove(path("log.jsonl").c_str());
-              std::remove(ck.path.c_str());
+              if (!own_state.empty()) std::remove(own_state.c_str());
             }
             ctx.events = std::make_shared<JsonlWriter>(path("log.jsonl"));
             ctx.info("corpus: " + std::to_string(corpus.lines) + " lines, " + human_count(static_cast<double>(corpus.tokens)) +
@@ -140,7 +154,7 @@ Command add_pretrain_command(CLI::App& root) {
                                                   {"heldout_chunks", corpus.heldout.size()}}},
                                       {"result", result.to_json()}};
             io::write_json_atomic(path("summary.json"), summary);
-            std::remove(ck.path.c_str());
+            if (!own_state.empty()) std::remove(own_state.c_str());
             ctx.info("wrote " + model_dir + " (held-out loss " + std::to_string(result.heldout_loss) + ")");
             std::cout << nlohmann::json{{"model", model_dir},
                                         {"steps", result.steps},

@@ -117,9 +117,16 @@ Command add_search_command(CLI::App& root) {
             s.early_selection = !o->no_selection;
             s.gumbel = !o->no_gumbel;
             const auto task = data::load_task(o->task.task, o->task.data, task_options(o->task, o->rt.seed));
-            const auto [epochs, prune] = search::paper_task_schedule(task.name);
-            s.epochs = o->epochs > 0 ? o->epochs : epochs;
-            s.prune_begin_epoch = o->prune_begin >= 0 ? o->prune_begin : std::min(prune, s.epochs - 1);
+            const int64_t half_rows = static_cast<int64_t>(task.search_train.size());
+            const auto schedule = search::default_search_schedule(
+                task.name, s.max_train_examples > 0 ? std::min(half_rows, s.max_train_examples / 2) : half_rows, s,
+                o->epochs, o->prune_begin);
+            s.epochs = schedule.epochs;
+            s.prune_begin_epoch = schedule.prune_begin;
+            if (o->epochs == 0 && schedule.epochs > schedule.paper_epochs)
+              ctx.info("search epoch cap " + std::to_string(schedule.epochs) + " (the task's " +
+                       std::to_string(schedule.paper_epochs) + " are too few steps for " +
+                       std::to_string(s.max_triggers) + " triggers on " + std::to_string(half_rows) + " rows)");
             s.validate();
             auto backbone = load_backbone(o->model, ctx);
             if (o->dropout >= 0) backbone->set_dropout(o->dropout);
@@ -147,7 +154,7 @@ Command add_search_command(CLI::App& root) {
               options["autopeft"] = {{"trials", method_options.autopeft.trials},
                                      {"trial_epochs", method_options.autopeft.trial_epochs}};
             if (o->retrain) {
-              o->retrain_opts.epochs = o->retrain_epochs > 0 ? o->retrain_epochs : s.epochs;
+              o->retrain_opts.epochs = o->retrain_epochs > 0 ? o->retrain_epochs : (o->epochs > 0 ? o->epochs : schedule.paper_epochs);
               try {
                 o->retrain_opts.validate();
               } catch (const ConfigError& e) {

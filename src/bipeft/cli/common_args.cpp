@@ -127,6 +127,25 @@ void add_selection_options(CLI::App& app, search::SearchOptions& s) {
   app.add_flag("--no-budget-fill", [&s](int64_t) { s.budget_fill = false; },
                "Fix the last free ranks at argmax beta (the paper) instead of growing the most sensitive "
                "modules' ranks while the structure fits the budget (ours; docs/search.md)");
+  app.add_option("--rank-training", s.rank_training,
+                 "Rank a kept module trains at in weight steps: uniform (ours: a candidate drawn uniformly, so "
+                 "every rank component trains), beta (drawn from softmax(beta)) or argmax (the paper)")
+      ->check(CLI::IsMember(search::rank_training_names()))
+      ->capture_default_str();
+  app.add_flag("--no-full-rank-gradient", [&s](int64_t) { s.rank_gradient_full = false; },
+               "Dimension stage: run a module at its sampled rank's slice (the paper) instead of at the largest "
+               "rank with a 0/1 mask, whose gradient also reaches beta's larger candidates (ours)");
+  app.add_option("--rank-cost", s.rank_cost,
+                 "Ours: add COST x expected parameters / largest parameters of each module to beta's objective "
+                 "(pulls ties between ranks to the smaller one; 0 = off)")
+      ->capture_default_str();
+  app.add_option("--rank-window", s.rank_window, "Beta snapshots the rank stability (Eq. 9-10) looks back over")
+      ->check(CLI::Range(int64_t{2}, int64_t{100000}))
+      ->capture_default_str();
+  app.add_flag("--binary-then-dim", [&s](int64_t) { s.stage_order = "binary-then-dim"; },
+               "Ablation (Table 2): architecture steps search alpha until half the triggers fired, then beta");
+  app.add_flag("--dim-then-binary", [&s](int64_t) { s.stage_order = "dim-then-binary"; },
+               "Ablation (Table 2): architecture steps search beta until half the triggers fired, then alpha");
   app.add_option("--ema", s.ema, "Sensitivity EMA factor (Eq. 4; the code's 0.85)")->capture_default_str();
   app.add_flag("--signed-sensitivity", [&s](int64_t) { s.abs_grad = false; },
                "Records are -sum(theta*grad) (first-order loss increase on shrinking a module) instead of sum|theta*grad|");

@@ -135,8 +135,9 @@ std::optional<std::vector<std::string>> expand_resume(int argc, char** argv) {
   // Flags that change how, not what, the run computes may be given anew (--device must keep the
   // numbers the same to stay bit-identical, which only CPU-to-CPU guarantees).
   // --shard (compare) says which cells this process computes, --nproc/--dist-timeout how many
-  // processes compute them; saved ones are never reused (a multi-process run resumes as one process).
-  const std::vector<std::string> runtime = {"--threads", "--device", "--shard"};
+  // processes compute them; saved ones are never reused (a multi-process run resumes as one process,
+  // except pretrain, which takes a new --nproc).
+  const std::vector<std::string> runtime = {"--threads", "--device", "--shard", "--nproc", "--dist-timeout"};
   std::vector<std::string> overrides;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];

@@ -142,10 +142,11 @@ std::optional<int> launch_local_workers(const RuntimeOptions& o, const std::stri
   return codes[static_cast<size_t>(first_failure)];
 }
 
-void join_workers(RunContext& ctx, const RuntimeOptions& o, const ResumeArgs& resume, const std::string& command) {
+void join_workers(RunContext& ctx, const RuntimeOptions& o, const ResumeArgs& resume, const std::string& command,
+                  bool resume_in_workers) {
   const auto env = dist::launch_env();
   if (!env.distributed()) return;
-  if (resume.resuming())
+  if (resume.resuming() && !resume_in_workers)
     throw ConfigError("--resume in a multi-process run: resume with one process (the saved state holds the whole "
                       "run, so the result is the same), or start a new run");
   ::signal(SIGPIPE, SIG_IGN);  // a peer that dies closes its sockets: report it, do not die of SIGPIPE

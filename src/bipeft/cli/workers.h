@@ -22,8 +22,10 @@ std::optional<int> launch_local_workers(const RuntimeOptions& opts, const std::s
 
 /// In a worker (WORLD_SIZE > 1): joins the others (ctx.comm), picks cuda:LOCAL_RANK for --device cuda,
 /// and on ranks other than 0 keeps stderr to warnings and errors (prefixed with the rank) and stdout
-/// empty. `resume` is refused in a worker (resume with one process: the saved state is the whole run's).
-void join_workers(RunContext& ctx, const RuntimeOptions& opts, const ResumeArgs& resume, const std::string& command);
+/// empty. `resume` is refused in a worker (resume with one process: the saved state is the whole run's)
+/// unless `resume_in_workers` (a command whose every process loads rank 0's state: pretrain).
+void join_workers(RunContext& ctx, const RuntimeOptions& opts, const ResumeArgs& resume, const std::string& command,
+                  bool resume_in_workers = false);
 
 /// The folder this process writes `out` into: `out` on rank 0 (and in a single process), a private
 /// scratch folder elsewhere (removed when the process exits).

@@ -39,6 +39,13 @@ torch::Tensor AdapterLrImpl::apply(const torch::Tensor&, const torch::Tensor& y)
     if (auto m = rank_mask(r); m.defined()) t = t * m;
     auto z = at::matmul(t, down_right.narrow(0, 0, r)) + gate_on(down_bias);
     auto g = at::matmul(at::gelu(z, "tanh"), up_left.narrow(1, 0, r));
+    if (const int64_t e = effective_rank(); e < r) {
+      // A longer slice behind a 0/1 mask (the dimension stage): the up side's components above the
+      // masked rank must not act either, so that the module acts exactly at rank e.
+      auto keep = at::zeros({r}, g.options());
+      keep.narrow(0, 0, e).fill_(1.0);
+      g = g * keep;
+    }
     u = at::matmul(up_scale(g, r), up_right.narrow(0, 0, r)) + u;
   }
   return y + u.to(y.scalar_type());

@@ -22,6 +22,7 @@ class AdapterLrImpl : public PeftModule {
   int64_t rank_max() const override { return down_left.size(1); }
   bool ranked() const override { return true; }
   int64_t param_count(int64_t rank) const override;
+  bool zero_mask_is_absent() const override { return true; }
   std::vector<NamedTensor> slices(int64_t rank) const override;
 
   torch::Tensor down_left, down_right, down_bias;  // [d, r], [r, bn], [bn]

@@ -19,6 +19,9 @@ struct Gate {
   /// Optional [rank] stop-gradient weights on the up/"B" side; only soft (non-one-hot) samples need it,
   /// hard samples leave it undefined (all ones).
   at::Tensor up;
+  /// When >= 0: the slice computed is `rank` but `mask` is 0 beyond this rank, so the module acts at
+  /// this rank (and this many components count as active) while the mask's gradient sees the rest.
+  int64_t effective_rank = -1;
 
   /// Full rank, no gate tensors: plain training and evaluation.
   static Gate full() { return Gate{}; }

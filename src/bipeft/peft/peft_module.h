@@ -61,6 +61,14 @@ class PeftModule : public torch::nn::Module, public model::SiteHook {
   const Gate& gate() const { return gate_; }
   /// The rank the current gate runs at (rank_max for the default gate).
   int64_t active_rank() const { return gate_.rank < 0 ? rank_max() : gate_.rank; }
+  /// The rank in effect: active_rank(), or the masked rank when the gate computes a longer slice
+  /// behind a 0/1 mask (Gate::effective_rank).
+  int64_t effective_rank() const { return gate_.effective_rank >= 0 ? gate_.effective_rank : active_rank(); }
+  /// True when a forward at rank R with a gate mask that is 0 beyond d and effective_rank d equals the
+  /// forward at rank d (the masked components are exactly absent), while the mask's gradient still
+  /// sees them: LoRA and the adapters; not prefix tuning, whose masked prefix positions still take
+  /// attention weight.
+  virtual bool zero_mask_is_absent() const { return false; }
 
   /// Folds this module at rank r into the backbone's weights (merged export); returns false when the
   /// method cannot be merged into a T5 checkpoint (nothing is changed then).

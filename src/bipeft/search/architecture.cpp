@@ -14,7 +14,7 @@ namespace bipeft::search {
 
 Architecture::Architecture(const std::vector<peft::PeftModulePtr>& searchable, const SearchOptions& o,
                            at::Generator& gen)
-    : iterative(o.iterative), gumbel_(o.gumbel), rank_max_(o.ranks.back()) {
+    : iterative(o.iterative), full_rank_gradient_(o.rank_gradient_full), gumbel_(o.gumbel), rank_max_(o.ranks.back()) {
   candidates = o.ranks;
   if (!iterative) candidates.insert(candidates.begin(), 0);
   int64_t rows = 0;
@@ -149,7 +149,26 @@ void Architecture::discrete_gates_() {
   for (size_t i = 0; i < modules.size(); ++i) modules[i].module->set_gate(peft::Gate::fixed(current_rank(i)));
 }
 
-void Architecture::sample_gates_(Stage stage, double tau, at::Generator& gen) {
+at::Tensor Architecture::rank_cost(double cost) const {
+  if (!(cost > 0) || beta.numel() == 0) return {};
+  std::vector<int64_t> rows;
+  std::vector<double> norm;  // per free module: its counts / its largest count
+  for (const auto& m : modules) {
+    if (!m.ranked || m.removed || m.fixed) continue;
+    rows.push_back(m.beta_row);
+    const double top = *std::max_element(m.counts.begin(), m.counts.end());
+    for (double c : m.counts) norm.push_back(top > 0 ? c / top : 0.0);
+  }
+  if (rows.empty()) return {};
+  const auto C = static_cast<int64_t>(candidates.size());
+  auto sizes = at::tensor(norm, beta.options().dtype(at::kDouble).requires_grad(false))
+                   .view({static_cast<int64_t>(rows.size()), C})
+                   .to(beta.scalar_type());
+  auto p = at::softmax(beta.index_select(0, at::tensor(rows, at::TensorOptions(beta.device()).dtype(at::kLong))), -1);
+  return cost * (p * sizes).sum();
+}
+
+void Architecture::sample_gates_(Stage stage, double tau, at::Generator& gen, RankDraw draw) {
   auto sample = [&](const at::Tensor& logits) {
     return gumbel_ ? hard_gumbel_softmax(logits, tau, gen) : at::softmax(logits, -1);
   };
@@ -185,7 +204,31 @@ void Architecture::sample_gates_(Stage stage, double tau, at::Generator& gen) {
     auto idx = r.detach().argmax(-1).contiguous();
     for (int64_t k = 0; k < idx.numel(); ++k) sel[k] = idx.data_ptr<int64_t>()[k];
   }
+  // Binary stage: the rank of each kept, unfixed ranked module (argmax beta, or a draw).
+  std::vector<int64_t> drawn(sel.size(), -1);
+  if (!use_beta && beta.numel() > 0 && draw != RankDraw::Argmax) {
+    const int64_t C = static_cast<int64_t>(candidates.size());
+    auto u = at::empty({beta.size(0)}, at::kDouble).uniform_(0.0, 1.0, gen).contiguous();
+    at::Tensor probs;
+    if (draw == RankDraw::Beta) probs = at::softmax(beta.detach().to(at::kDouble), -1).cpu().contiguous();
+    for (int64_t row = 0; row < beta.size(0); ++row) {
+      const double x = u.data_ptr<double>()[row];
+      if (draw == RankDraw::Uniform) {
+        drawn[row] = std::min<int64_t>(C - 1, static_cast<int64_t>(x * static_cast<double>(C)));
+      } else {
+        const double* p = probs.data_ptr<double>() + row * C;
+        double acc = 0;
+        drawn[row] = C - 1;
+        for (int64_t k = 0; k < C; ++k)
+          if (x < (acc += p[k])) {
+            drawn[row] = k;
+            break;
+          }
+      }
+    }
+  }
   sampled_on_.assign(modules.size(), 0.0);
+  sampled_rank_.assign(sel.size(), -1);
   for (size_t i = 0; i < modules.size(); ++i) {
     auto& m = modules[i];
     if (m.removed) {
@@ -202,7 +245,9 @@ void Architecture::sample_gates_(Stage stage, double tau, at::Generator& gen) {
         g.rank = gumbel_ ? (is_on ? 1 : 0) : 1;
         g.on = on;
       } else {
-        const int64_t d = candidates[candidate_index(i)];
+        const int64_t k = m.fixed || drawn[m.beta_row] < 0 ? candidate_index(i) : drawn[m.beta_row];
+        const int64_t d = candidates[k];
+        if (!gumbel_ || is_on) sampled_rank_[m.beta_row] = k;
         g.rank = gumbel_ ? (is_on ? d : 0) : d;
         g.mask = on.expand({d});
         if (!gumbel_) g.up = on.detach().expand({d});
@@ -213,8 +258,17 @@ void Architecture::sample_gates_(Stage stage, double tau, at::Generator& gen) {
       auto row = m_all.select(0, m.beta_row);  // [rank_max]
       if (gumbel_) {
         const int64_t d = candidates[sel[m.beta_row]];
-        g.rank = d;
-        if (d > 0) g.mask = row.narrow(0, 0, d);
+        sampled_rank_[m.beta_row] = sel[m.beta_row];
+        if (full_rank_gradient_ && d > 0 && m.module->zero_mask_is_absent()) {
+          // The whole rank_max slice behind the sample's 0/1 mask: the same output as rank d, and
+          // beta's larger candidates get the gradient of the components above d (ours).
+          g.rank = rank_max_;
+          g.effective_rank = d;
+          g.mask = row;
+        } else {
+          g.rank = d;
+          if (d > 0) g.mask = row.narrow(0, 0, d);
+        }
       } else {
         g.rank = rank_max_;
         g.mask = row;

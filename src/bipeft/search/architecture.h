@@ -33,9 +33,20 @@ class Architecture {
   /// `searchable` are the prunable modules of the supernet, all built at rank max(D).
   Architecture(const std::vector<peft::PeftModulePtr>& searchable, const SearchOptions& options, at::Generator& gen);
 
+  /// How a kept, unfixed ranked module's rank is chosen in the binary stage (SearchOptions::rank_training).
+  enum class RankDraw { Argmax, Uniform, Beta };
+
   /// Samples a configuration for `stage` at temperature `tau` and sets every module's gate. The
-  /// entangled ablation ignores `stage` (one candidate set including rank 0).
-  void sample_gates_(Stage stage, double tau, at::Generator& gen);
+  /// entangled ablation ignores `stage` (one candidate set including rank 0). In the binary stage a
+  /// kept ranked module runs at its fixed rank, or else at the rank `draw` picks (argmax beta for the
+  /// architecture steps, SearchOptions::rank_training for weight steps).
+  void sample_gates_(Stage stage, double tau, at::Generator& gen, RankDraw draw = RankDraw::Argmax);
+  /// Candidate index of each ranked module (by beta row) in the last sample: the drawn or sampled one
+  /// (-1 for a module that was off or removed).
+  const std::vector<int64_t>& sampled_rank_index() const { return sampled_rank_; }
+  /// Ours: cost * sum over kept, free ranked modules of E_softmax(beta)[params] / max params (a
+  /// differentiable pull of beta towards smaller ranks); an empty tensor when cost is 0.
+  at::Tensor rank_cost(double cost) const;
   /// Per module, whether the last sample_gates_ switched it on (1/0; the on-weight without Gumbel
   /// or in the entangled space; 0 for removed modules).
   const std::vector<double>& sampled_on() const { return sampled_on_; }
@@ -80,6 +91,8 @@ class Architecture {
 
  private:
   std::vector<double> sampled_on_;
+  std::vector<int64_t> sampled_rank_;
+  bool full_rank_gradient_;
   at::Tensor tri_;  // [C, rank_max]: tri[k, j] = j < candidates[k]
   bool gumbel_;
   int64_t rank_max_;

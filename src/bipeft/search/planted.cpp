@@ -67,6 +67,7 @@ nlohmann::json PlantedReport::to_json() const {
             {"recall", recall},
             {"f1", f1},
             {"rank_accuracy", rank_accuracy},
+            {"beta_rank_accuracy", beta_rank_accuracy},
             {"sublayer", {{"precision", sublayer_precision}, {"recall", sublayer_recall}, {"f1", sublayer_f1}}}}},
           {"heldout_loss",
            {{"found", loss_found}, {"oracle", loss_oracle}, {"random", loss_random}, {"backbone", loss_backbone}}},
@@ -256,6 +257,22 @@ peft::Structure random_structure(model::T5Model backbone, const peft::Structure&
 
 }  // namespace
 
+void plant_equal_singular_values_(peft::PeftModule& m, double scale, at::Generator& gen) {
+  auto named = m.named_parameters(/*recurse=*/false);
+  if (!named.contains("A") || !named.contains("B")) return;
+  auto a = named["A"], b = named["B"];  // delta = B [out, r] . A [r, in]
+  const int64_t r = a.size(0), in = a.size(1), out = b.size(0);
+  if (a.dim() != 2 || b.dim() != 2 || b.size(1) != r || r > in || r > out) return;
+  // The Frobenius norm of the random N(0, (scale/sqrt(fan_in))^2) factors' product in expectation,
+  // out * scale^4, spread over r equal singular values.
+  const double sigma = scale * scale * std::sqrt(static_cast<double>(out) / static_cast<double>(r));
+  auto qa = std::get<0>(at::linalg_qr(at::empty({in, r}, at::kDouble).normal_(0.0, 1.0, gen)));   // [in, r]
+  auto qb = std::get<0>(at::linalg_qr(at::empty({out, r}, at::kDouble).normal_(0.0, 1.0, gen)));  // [out, r]
+  at::NoGradGuard ng;
+  a.copy_((std::sqrt(sigma) * qa.t()).to(a.scalar_type()));
+  b.copy_((std::sqrt(sigma) * qb).to(b.scalar_type()));
+}
+
 PlantedReport run_planted_benchmark(model::T5Model backbone, const text::Tokenizer& tok,
                                     const std::vector<std::string>& sentences, const PlantedOptions& o,
                                     const RunContext& ctx) {
@@ -286,6 +303,9 @@ PlantedReport run_planted_benchmark(model::T5Model backbone, const text::Tokeniz
       const double stdev = o.delta_scale / std::sqrt(static_cast<double>(std::max<int64_t>(1, p.size(-1))));
       p.copy_(at::empty(p.sizes(), at::kFloat).normal_(0.0, stdev, gen));
     }
+    // A low-rank delta B.A of rank r gets r equal singular values, so that its rank is well defined:
+    // truncating it to k < r components loses (r - k) / r of it, and keeping more gains nothing.
+    for (const auto& m : teacher->modules) plant_equal_singular_values_(*m, o.delta_scale, gen);
   }
   const auto teacher_out = greedy_texts(*teacher_backbone, tok, input_tok, o.target_tokens);
   const train::BatchObjective objective = o.target == "logits" ? distillation_objective(teacher_backbone) : train::BatchObjective{};
@@ -343,6 +363,11 @@ PlantedReport run_planted_benchmark(model::T5Model backbone, const text::Tokeniz
   report.search_seconds = search_timer.seconds();
   report.found = result.structure;
   report.search = result.to_json();
+  {
+    PlantedReport beta_only;  // beta's own ranks on the same modules
+    score_recovery(report.planted, result.beta_structure, beta_only);
+    report.beta_rank_accuracy = beta_only.rank_accuracy;
+  }
   score_recovery(report.planted, report.found, report);
 
   SpaceOptions so = o.space;

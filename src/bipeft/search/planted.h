@@ -11,7 +11,10 @@
 #include <nlohmann/json.hpp>
 
 #include "bipeft/core/run_context.h"
+#include <ATen/core/Generator.h>
+
 #include "bipeft/model/t5_model.h"
+#include "bipeft/peft/peft_module.h"
 #include "bipeft/peft/structure.h"
 #include "bipeft/search/search_options.h"
 #include "bipeft/search/space.h"
@@ -23,7 +26,8 @@ namespace bipeft::search {
 
 struct PlantedOptions {
   std::vector<peft::ModuleSpec> planted;  // the teacher's delta (empty: default_planted())
-  double delta_scale = 1.0;               // teacher weights ~ N(0, (scale / sqrt(fan_in))^2) per tensor
+  double delta_scale = 1.0;               // teacher weights ~ N(0, (scale / sqrt(fan_in))^2) per tensor; LoRA
+                                          // deltas: r equal singular values of that expected norm
   int64_t target_tokens = 4;              // teacher greedy tokens per sentence (the targets)
   /// "logits": every step minimises KL(teacher || student) over the vocabulary at each of those tokens
   /// (distillation: only the planted delta reaches zero); "greedy": cross-entropy on the greedy tokens.
@@ -46,6 +50,7 @@ struct PlantedReport {
   double planted_params = 0, found_params = 0, random_params = 0;
   double precision = 0, recall = 0, f1 = 0;
   double rank_accuracy = 0;         // of the recovered modules, the share found at the planted rank
+  double beta_rank_accuracy = 0;    // the same for beta's own rank choice (before the budget fill)
   // The same at sublayer granularity (encoder.block.0.layer.0 = one attention, ...): LoRA on v and on o
   // of one attention (or q and k) can express the same change, so a search may find the right
   // place under another module name. Reported beside the module-level figures, never instead.
@@ -76,6 +81,11 @@ void check_planted_in_space(const peft::Structure& planted, const SpaceOptions& 
 
 /// Module-level recovery of `found` against `truth` (site + method), and the share of matches at the same rank.
 void score_recovery(const peft::Structure& truth, const peft::Structure& found, PlantedReport& report);
+
+/// Gives a module whose delta is a product B [out, r] . A [r, in] (parameters named A and B: LoRA)
+/// r equal singular values, scale^2 sqrt(out / r) each (the expected Frobenius norm of the random
+/// teacher factors), with random orthonormal singular vectors; other modules are left unchanged.
+void plant_equal_singular_values_(peft::PeftModule& module, double scale, at::Generator& gen);
 
 /// Runs the benchmark on `backbone` (left without modules afterwards) with `sentences` as inputs.
 /// Throws ConfigError for bad options or an empty sentence list.

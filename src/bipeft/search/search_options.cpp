@@ -1,10 +1,13 @@
 #include "bipeft/search/search_options.h"
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 
 #include <string>
 
 #include "bipeft/core/error.h"
+#include "bipeft/core/strings.h"
 #include "bipeft/search/sensitivity.h"
 
 namespace bipeft::search {
@@ -32,6 +35,26 @@ void SearchOptions::validate() const {
   if (!(tau_start > 0) || !(tau_end > 0)) throw ConfigError("temperatures must be > 0");
   if (log_every < 1) throw ConfigError("--log-every must be >= 1");
   if (max_train_examples < 0) throw ConfigError("--max-train must be >= 0");
+  const auto one_of = [](const std::string& v, const std::vector<std::string>& names, const std::string& field) {
+    if (std::find(names.begin(), names.end(), v) == names.end())
+      throw ConfigError(field + " '" + v + "' must be one of " + join(names, ", "));
+  };
+  one_of(rank_training, rank_training_names(), "--rank-training");
+  one_of(stage_order, stage_order_names(), "--stage-order");
+  if (!(rank_cost >= 0) || !std::isfinite(rank_cost)) throw ConfigError("--rank-cost must be >= 0");
+  if (rank_window < 2) throw ConfigError("--rank-window must be >= 2");
+  if (stage_order != "alternate" && !iterative)
+    throw ConfigError("--binary-then-dim / --dim-then-binary need the iterative space (not --no-iterative)");
+}
+
+const std::vector<std::string>& rank_training_names() {
+  static const std::vector<std::string> names{"argmax", "uniform", "beta"};
+  return names;
+}
+
+const std::vector<std::string>& stage_order_names() {
+  static const std::vector<std::string> names{"alternate", "binary-then-dim", "dim-then-binary"};
+  return names;
 }
 
 nlohmann::json SearchOptions::to_json() const {
@@ -46,6 +69,11 @@ nlohmann::json SearchOptions::to_json() const {
           {"criterion", criterion},
           {"abs_grad", abs_grad},
           {"budget_fill", budget_fill},
+          {"rank_training", rank_training},
+          {"rank_gradient_full", rank_gradient_full},
+          {"rank_cost", rank_cost},
+          {"rank_window", rank_window},
+          {"stage_order", stage_order},
           {"alpha_free_triggers", alpha_free_triggers},
           {"batch_size", batch_size},
           {"lr", lr},
@@ -69,6 +97,27 @@ std::pair<int64_t, int64_t> paper_task_schedule(const std::string& task) {
       {"boolq", {15, 2}}, {"cb", {40, 4}},     {"multirc", {40, 4}}, {"record", {1, 0}}, {"wic", {15, 2}}};
   auto it = table.find(task);
   return it != table.end() ? it->second : std::pair<int64_t, int64_t>{20, 2};
+}
+
+int64_t steps_for_triggers(const SearchOptions& o, int64_t prune_begin_epoch, int64_t steps_per_epoch) {
+  return prune_begin_epoch * steps_per_epoch + o.window + 1 + 2 * o.max_triggers * std::max<int64_t>(1, o.trigger_gap);
+}
+
+SearchSchedule default_search_schedule(const std::string& task, int64_t half_rows, const SearchOptions& o,
+                                       int64_t epochs, int64_t prune_begin) {
+  const auto [paper_epochs, paper_prune] = paper_task_schedule(task);
+  SearchSchedule s;
+  s.paper_epochs = paper_epochs;
+  const int64_t spe = std::max<int64_t>(1, (std::max<int64_t>(1, half_rows) + o.batch_size - 1) / o.batch_size);
+  if (epochs > 0) {
+    s.epochs = epochs;
+    s.prune_begin = prune_begin >= 0 ? prune_begin : std::min(paper_prune, epochs - 1);
+    return s;
+  }
+  s.prune_begin = prune_begin >= 0 ? prune_begin : paper_prune;
+  const int64_t needed = steps_for_triggers(o, s.prune_begin, spe);
+  s.epochs = std::max({paper_epochs, (needed + spe - 1) / spe, s.prune_begin + 1});
+  return s;
 }
 
 }  // namespace bipeft::search

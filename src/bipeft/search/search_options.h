@@ -23,6 +23,20 @@ struct SearchOptions {
   std::string criterion = "tra_val_cos1";  // how train/validation records make S_i (§6, --prune_criterion)
   bool abs_grad = true;                 // false: signed records -sum(theta*g) (§6, the code's --no_abs_grad)
   bool budget_fill = true;              // ours: the final rank fix raises ranks while they fit the budget
+  // Rank search (ours; docs/search.md "Rank search"). Which rank a kept ranked module trains at in a
+  // weight step: "argmax" (the paper: argmax beta, so components above it never train), "uniform" (a
+  // candidate drawn uniformly, nested-dropout style: every component trains and the leading ones learn
+  // the most), or "beta" (drawn from softmax(beta)).
+  std::string rank_training = "uniform";
+  // Dimension-stage forward of modules whose zero-masked components are exactly absent (LoRA,
+  // adapters): run at the largest rank with the sampled candidate's 0/1 mask, so beta's straight-through
+  // gradient also sees the components above the sampled rank (false: the paper's slice of the sample).
+  bool rank_gradient_full = true;
+  double rank_cost = 0.0;               // ours: adds cost * E_beta[params_i] / max params_i to beta's loss
+  int64_t rank_window = 20;             // beta snapshots kept for Eq. 9-10 (a window triggers do not clear)
+  // Order of the architecture stages (Table 2 ablations): "alternate" (the paper), "binary-then-dim"
+  // (alpha steps until half the triggers fired, then beta steps), "dim-then-binary" (the reverse).
+  std::string stage_order = "alternate";
   int64_t alpha_free_triggers = 10;     // E ignores alpha during the last N triggers (§8.1)
   int64_t batch_size = 32;              // both search halves
   double lr = 3e-4;                     // AdamW on PEFT weights (§5.2)
@@ -45,8 +59,30 @@ struct SearchOptions {
   nlohmann::json to_json() const;
 };
 
+/// The accepted values of rank_training and stage_order.
+const std::vector<std::string>& rank_training_names();
+const std::vector<std::string>& stage_order_names();
+
 /// The paper scripts' search epoch cap and prune-begin epoch of a task (canonical name; ALGORITHM.md
 /// §11.4); (20, 2) for tasks the scripts do not list.
 std::pair<int64_t, int64_t> paper_task_schedule(const std::string& task);
+
+/// Weight steps a search needs to fire all K triggers after `prune_begin_epoch` epochs of
+/// `steps_per_epoch`: the trigger window must fill (window + 1 indicators), then K triggers with at
+/// least max(1, trigger_gap) steps each, with room for twice that (stability is not reached every step).
+int64_t steps_for_triggers(const SearchOptions& options, int64_t prune_begin_epoch, int64_t steps_per_epoch);
+
+struct SearchSchedule {
+  int64_t epochs = 0;         // the search's epoch cap
+  int64_t prune_begin = 0;    // first epoch where triggers may fire
+  int64_t paper_epochs = 0;   // the paper's cap for the task (the default retrain length)
+};
+
+/// The default schedule of a search on `task` whose train half has `half_rows` rows (ours): the paper's
+/// epoch cap and prune-begin epoch, with the cap raised until the K triggers of `options` fit
+/// (steps_for_triggers), so that a small task still ends by its triggers, not by the cap. `epochs` > 0
+/// or `prune_begin` >= 0 are the user's and win.
+SearchSchedule default_search_schedule(const std::string& task, int64_t half_rows, const SearchOptions& options,
+                                       int64_t epochs = 0, int64_t prune_begin = -1);
 
 }  // namespace bipeft::search

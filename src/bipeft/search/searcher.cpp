@@ -48,6 +48,16 @@ std::vector<double> values_of(const Architecture& arch, const at::Tensor& snapsh
   return v;
 }
 
+// The architecture stage of the next step (iterative space): the paper alternates alpha and beta steps;
+// the Table 2 ablations search one of them until half the triggers fired, then the other.
+Architecture::Stage next_stage(Architecture::Stage current, const SearchOptions& o, int64_t triggers) {
+  using Stage = Architecture::Stage;
+  const bool first_half = 2 * triggers < o.max_triggers;
+  if (o.stage_order == "binary-then-dim") return first_half ? Stage::Binary : Stage::Dimension;
+  if (o.stage_order == "dim-then-binary") return first_half ? Stage::Dimension : Stage::Binary;
+  return current == Stage::Binary ? Stage::Dimension : Stage::Binary;
+}
+
 std::string fmt(double v) {
   char b[32];
   std::snprintf(b, sizeof b, "%.0f", v);
@@ -96,14 +106,18 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
   std::vector<double> sizes(arch.modules.size());
   for (size_t i = 0; i < sizes.size(); ++i) sizes[i] = arch.modules[i].full;
   std::vector<bool> prunable(arch.modules.size(), true);
+  std::vector<int64_t> beta_choice(arch.modules.size(), -1);  // argmax beta when each rank was fixed
   TriggerDetector detector(o.window, o.threshold);
   SensitivityTracker tracker(arch.modules.size(),
                              SensitivityOptions{o.ema, parse_criterion(o.criterion, "--criterion"), o.abs_grad});
-  std::vector<at::Tensor> history;  // beta snapshots since the last fix
+  std::vector<at::Tensor> history;  // the last o.rank_window beta snapshots (triggers do not clear it)
   int64_t k_rem = o.max_triggers;
   int64_t last_trigger_step = -1;  // weight step of the last trigger (-1: none yet)
-  auto stage = Architecture::Stage::Binary;
+  auto stage = o.stage_order == "dim-then-binary" ? Architecture::Stage::Dimension : Architecture::Stage::Binary;
   const bool has_ranked = arch.beta.numel() > 0;
+  const auto rank_draw = o.rank_training == "uniform" ? Architecture::RankDraw::Uniform
+                         : o.rank_training == "beta"  ? Architecture::RankDraw::Beta
+                                                      : Architecture::RankDraw::Argmax;
 
   ctx.info("search space " + space_options.space + ": " + std::to_string(arch.modules.size()) + " modules, " + fmt(whole) +
            " parameters at rank " + std::to_string(o.ranks.back()) + "; budget " + fmt(budget));
@@ -166,6 +180,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
     }
     nlohmann::json out = nlohmann::json::array();
     for (size_t k = 0; k < free.size(); ++k) {
+      beta_choice[free[k]] = argmax[k];
       arch.fix_dimension_(free[k], chosen[k]);
       nlohmann::json f = {{"id", arch.modules[free[k]].module->id()}, {"rank", arch.candidates[chosen[k]]}};
       if (chosen[k] != argmax[k]) {
@@ -187,11 +202,21 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
     ++result.triggers;
     for (size_t i = 0; i < sizes.size(); ++i)
       if (arch.modules[i].ranked) sizes[i] = expected[i];
-    // What the decision saw: [id, smoothed sensitivity, alpha's on-probability] of every module kept so far.
+    // What the decision saw: [id, smoothed sensitivity, alpha's on-probability, softmax(beta) (ranked
+    // modules; [] otherwise)] of every module kept so far.
     nlohmann::json scores = nlohmann::json::array();
     const auto p_on = arch.on_probabilities();
-    for (size_t i = 0; i < arch.modules.size(); ++i)
-      if (!arch.modules[i].removed) scores.push_back({arch.modules[i].module->id(), tracker.smoothed()[i], p_on[i]});
+    const auto p_rank = has_ranked ? at::softmax(arch.beta.detach().to(at::kDouble), -1).cpu().contiguous() : at::Tensor();
+    for (size_t i = 0; i < arch.modules.size(); ++i) {
+      const auto& m = arch.modules[i];
+      if (m.removed) continue;
+      std::vector<double> ranks;
+      if (m.ranked) {
+        const double* row = p_rank.data_ptr<double>() + m.beta_row * p_rank.size(1);
+        ranks.assign(row, row + p_rank.size(1));
+      }
+      scores.push_back({m.module->id(), tracker.smoothed()[i], p_on[i], ranks});
+    }
     auto gone = modules_to_remove(tracker.smoothed(), removed_flags(), prunable, sizes, delta, /*force_one=*/!last);
     nlohmann::json removed_ids = nlohmann::json::array();
     for (size_t i : gone) {
@@ -222,10 +247,10 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
         for (int64_t k = 0; k < q; ++k) {
           auto& m = arch.modules[free[order[k]]];
           arch.fix_dimension_(free[order[k]]);
+          beta_choice[free[order[k]]] = m.fixed_index;
           fixed_ids.push_back({{"id", m.module->id()}, {"rank", arch.candidates[m.fixed_index]}});
         }
       }
-      history.clear();
     }
     ctx.event({{"event", "trigger"},       {"step", step},           {"trigger", result.triggers},
                {"remaining", k_rem},       {"expected", e + shared_params}, {"delta", delta},
@@ -266,6 +291,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
     stage = m.at("stage").get<int>() == 0 ? Architecture::Stage::Binary : Architecture::Stage::Dimension;
     result.triggers = m.at("triggers");
     result.filled = m.value("filled", int64_t{0});
+    beta_choice = m.at("beta_choice").get<std::vector<int64_t>>();
     result.epochs_run = m.at("epochs_run");
     result.curve = m.at("curve").get<std::vector<std::array<double, 3>>>();
     step = m.at("step");
@@ -302,6 +328,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
                {"stage", stage == Architecture::Stage::Binary ? 0 : 1},
                {"triggers", result.triggers},
                {"filled", result.filled},
+               {"beta_choice", beta_choice},
                {"epochs_run", result.epochs_run},
                {"curve", result.curve},
                {"seconds", seconds_before + timer.seconds()}};
@@ -338,12 +365,14 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
       opt_w.zero_grad();
       const auto arch_stage = stage;
       arch.sample_gates_(stage, tau, gen);
-      const double la = checked_loss(dp.backward_(forward_loss(a_tok, a_batches[t % a_batches.size()]),
-                                                  arch.regularizer(o.arch_reg), all_params),
+      auto arch_extra = arch.regularizer(o.arch_reg);
+      if (stage == Architecture::Stage::Dimension)
+        if (auto cost = arch.rank_cost(o.rank_cost); cost.defined()) arch_extra = arch_extra + cost;
+      const double la = checked_loss(dp.backward_(forward_loss(a_tok, a_batches[t % a_batches.size()]), arch_extra,
+                                                  all_params),
                                      "validation", step + 1);
       opt_a.step();
-      if (arch.iterative)
-        stage = stage == Architecture::Stage::Binary ? Architecture::Stage::Dimension : Architecture::Stage::Binary;
+      if (arch.iterative) stage = next_stage(stage, o, result.triggers);
       if (o.early_selection) {
         tracker.record_validation(arch.modules);
         if (arch_stage == Architecture::Stage::Binary) tracker.record_sample(arch.sampled_on(), la);
@@ -351,7 +380,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
       // 2. Weight step on a train-half batch with the binary configuration (one optimizer step, Q2).
       opt_w.zero_grad();
       opt_a.zero_grad();
-      arch.sample_gates_(Architecture::Stage::Binary, tau, gen);
+      arch.sample_gates_(Architecture::Stage::Binary, tau, gen, rank_draw);
       // When the sample switched every kept module off, no PEFT weight is in the graph: nothing to
       // learn from this batch (AdamW skips parameters without a gradient; the step still counts).
       const double lw = checked_loss(dp.backward_(forward_loss(w_tok, w_batches[t]), {}, weights), "train", step + 1);
@@ -365,7 +394,10 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
       if (o.early_selection) {
         tracker.update_from_train(arch.modules);
         if (epoch >= o.prune_begin_epoch && k_rem > 0 && tracker.ready()) {
-          if (has_ranked && arch.iterative) history.push_back(arch.beta.detach().clone());
+          if (has_ranked && arch.iterative) {
+            history.push_back(arch.beta.detach().clone());
+            if (static_cast<int64_t>(history.size()) > o.rank_window) history.erase(history.begin());
+          }
           auto ind = importance_indicator(tracker.smoothed(), removed_flags(), sizes, module_budget);
           fired = detector.update(ind, &stability);
           // --trigger-gap: the structure left by the last trigger trains for a while before the next.
@@ -388,7 +420,8 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
       const double kept = arch.kept_params() + shared_params;
       result.curve.push_back({static_cast<double>(step), e, kept});
       if (step % o.log_every == 0 || fired) {
-        ctx.event({{"event", "step"}, {"step", step}, {"epoch", epoch + 1}, {"tau", tau}, {"loss_val", la},
+        ctx.event({{"event", "step"}, {"step", step}, {"epoch", epoch + 1}, {"tau", tau},
+                   {"stage", arch_stage == Architecture::Stage::Binary ? "binary" : "dimension"}, {"loss_val", la},
                    {"loss_train", lw}, {"lr", lr}, {"expected", e}, {"kept_params", kept},
                    {"triggers", result.triggers}, {"stability", std::isnan(stability) ? nlohmann::json() : nlohmann::json(stability)}});
       }
@@ -434,6 +467,12 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
   }
   adopt_writer_structure();
   result.structure = arch.final_structure(space);
+  result.beta_structure = result.structure;
+  for (auto& spec : result.beta_structure.modules)
+    for (size_t i = 0; i < arch.modules.size(); ++i)
+      if (arch.modules[i].module->site_name() == spec.site && arch.modules[i].module->method() == spec.method &&
+          beta_choice[i] >= 0)
+        spec.rank = arch.candidates[beta_choice[i]];
   bool has_prefix = false;
   for (const auto& m : result.structure.modules) has_prefix = has_prefix || m.method == "prefix";
   result.params = arch.kept_params() + (has_prefix ? shared_params : 0.0);

@@ -22,6 +22,9 @@ namespace bipeft::search {
 
 struct SearchResult {
   peft::Structure structure;       // kept modules at their ranks
+  // The same modules at the ranks beta chose itself (argmax when each rank was fixed), before the
+  // budget fill raised any: what the rank search found, apart from the fill.
+  peft::Structure beta_structure;
   double params = 0;               // exact trainable parameters of `structure`
   double budget = 0;
   double space_params = 0;         // the whole supernet at the largest rank

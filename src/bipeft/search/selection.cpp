@@ -22,12 +22,10 @@ double cosine(const std::vector<double>& a, const std::vector<double>& b) {
 std::vector<double> importance_indicator(const std::vector<double>& s, const std::vector<bool>& removed,
                                          const std::vector<double>& sizes, double budget) {
   const size_t n = s.size();
-  std::vector<size_t> order(n);
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    if (removed[a] != removed[b]) return !removed[a];
-    return s[a] > s[b];
-  });
+  std::vector<size_t> order;
+  for (size_t i = 0; i < n; ++i)
+    if (!removed[i]) order.push_back(i);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return s[a] > s[b]; });
   std::vector<double> ind(n, 0.0);
   double acc = 0;
   for (size_t i : order) {

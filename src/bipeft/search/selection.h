@@ -12,9 +12,11 @@ namespace bipeft::search {
 /// Cosine similarity of two equally long vectors; 0 when either is all zeros.
 double cosine(const std::vector<double>& a, const std::vector<double>& b);
 
-/// Eq. 5 importance indicator: walk the modules by smoothed sensitivity (descending; removed ones
-/// last, ties by index), set I_i = 1 when the running size plus size_i still fits the budget (modules
-/// that do not fit are skipped), and stop once the running size reaches the budget.
+/// Eq. 5 importance indicator over the kept modules: walk them by smoothed sensitivity (descending,
+/// ties by index), set I_i = 1 when the running size plus size_i still fits the budget (modules that
+/// do not fit are skipped), and stop once the running size reaches the budget. Removed modules have
+/// I_i = 0 (ours: the official code also sets 1 for removed modules, whose size 0 always fits, so every
+/// removal adds a permanent shared 1 to every indicator and the stability rises by itself).
 std::vector<double> importance_indicator(const std::vector<double>& sensitivity, const std::vector<bool>& removed,
                                          const std::vector<double>& sizes, double budget);
 

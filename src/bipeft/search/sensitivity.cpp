@@ -26,18 +26,20 @@ Criterion parse_criterion(const std::string& name, const std::string& field) {
 
 std::string criterion_name(Criterion c) { return criterion_names().at(static_cast<size_t>(c)); }
 
-double step_sensitivity(Criterion c, double t, double v, double cosine, double n) {
-  if (!(n > 0)) n = 1.0;
+double step_sensitivity(Criterion c, double t, double v, double cosine, double n_t, double n_v) {
+  const double tn = t / (n_t > 0 ? n_t : 1.0), vn = v / (n_v > 0 ? n_v : 1.0);
   switch (c) {
-    case Criterion::Train: return t / n;
-    case Criterion::Validation: return v / n;
-    case Criterion::TrainVal: return (t + v) / n;
-    case Criterion::TrainValCos1: return t / n + cosine * v / n;
-    case Criterion::TrainValCos2: return cosine * (t + v) / n;
-    case Criterion::GateEffect: return t / n;  // the record is the fitted effect
+    case Criterion::Train: return tn;
+    case Criterion::Validation: return vn;
+    case Criterion::TrainVal: return tn + vn;
+    case Criterion::TrainValCos1: return tn + cosine * vn;
+    case Criterion::TrainValCos2: return cosine * (tn + vn);
+    case Criterion::GateEffect: return tn;  // the record is the fitted effect
   }
   return 0.0;
 }
+
+double active_params(const peft::PeftModule& m) { return static_cast<double>(m.param_count(m.effective_rank())); }
 
 std::vector<at::Tensor> weight_gradient_products(const peft::PeftModule& m) {
   std::vector<at::Tensor> out;
@@ -49,7 +51,7 @@ std::vector<at::Tensor> weight_gradient_products(const peft::PeftModule& m) {
 }
 
 SensitivityTracker::SensitivityTracker(size_t modules, SensitivityOptions options)
-    : smoothed_(modules, 0.0), val_(modules), o_(options) {
+    : smoothed_(modules, 0.0), val_(modules), val_n_(modules, 0.0), o_(options) {
   if (o_.criterion == Criterion::GateEffect) {
     // Memory of about max(100, 4 (N + 1)) samples: enough to fit N effects, short enough to follow
     // the weights as they train.
@@ -66,7 +68,10 @@ void SensitivityTracker::record_validation(const std::vector<SearchModule>& modu
   if (regression_) return;
   for (size_t i = 0; i < modules.size(); ++i) {
     val_[i].clear();
-    if (!modules[i].removed) val_[i] = weight_gradient_products(*modules[i].module);
+    val_n_[i] = 0;
+    if (modules[i].removed) continue;
+    val_[i] = weight_gradient_products(*modules[i].module);
+    val_n_[i] = active_params(*modules[i].module);
   }
 }
 
@@ -77,7 +82,7 @@ void SensitivityTracker::update_from_train(const std::vector<SearchModule>& modu
     const auto effects = regression_->effects();
     for (size_t i = 0; i < modules.size(); ++i) {
       if (modules[i].removed) continue;
-      last_[i] = step_sensitivity(Criterion::GateEffect, effects[i], 0.0, 0.0, modules[i].full);
+      last_[i] = step_sensitivity(Criterion::GateEffect, effects[i], 0.0, 0.0, modules[i].full, 1.0);
       smoothed_[i] = last_[i];
     }
     return;
@@ -118,7 +123,10 @@ void SensitivityTracker::update_from_train(const std::vector<SearchModule>& modu
       if (r[3] > 0 && r[4] > 0) cos_sum += r[2] / std::sqrt(r[3] * r[4]);
     }
     const double cos = count > 0 ? cos_sum / static_cast<double>(count) : 0.0;
-    const double s = step_sensitivity(o_.criterion, tr, va, cos, modules[i].full);
+    // Each record per parameter that took part in its step (the slice at the module's active rank):
+    // theta * grad is zero outside it, so dividing by the max-rank count would rank a module by the
+    // rank it happened to run at.
+    const double s = step_sensitivity(o_.criterion, tr, va, cos, active_params(*modules[i].module), val_n_[i]);
     last_[i] = std::isfinite(s) ? s : 0.0;
     smoothed_[i] = o_.ema * smoothed_[i] + (1.0 - o_.ema) * last_[i];
   }

@@ -3,7 +3,8 @@
 // validation products v = theta * grad_val, after the weight step the train products
 // u = theta * grad_train (theta after the update, clipped gradient), then with the default criterion
 // (tra_val_cos1)
-//   S_i = sum|u| / n_i + mean_theta cos(u_theta, v_theta) * sum|v| / n_i,  S_bar = ema * S_bar + (1 - ema) * S_i
+//   S_i = sum|u| / n_u + mean_theta cos(u_theta, v_theta) * sum|v| / n_v,  S_bar = ema * S_bar + (1 - ema) * S_i
+// where n_u, n_v count the parameters active in each step (ours; the paper: n_i at the largest rank)
 // for every kept module, every step until the search ends. The official code's other criteria
 // (--prune_criterion) and its signed variant (--no_abs_grad: -sum instead of sum|.|) are options.
 #include <cstdint>
@@ -19,7 +20,7 @@
 namespace bipeft::search {
 
 /// How one step's records become S_i (ALGORITHM.md §6): T = train record, V = validation record,
-/// c = mean cosine of the products, n = the module's max-rank parameter count. The order is that of
+/// c = mean cosine of the products, n = the parameters that took part (see step_sensitivity). The order is that of
 /// criterion_names().
 enum class Criterion {
   Train,          // tra: T / n
@@ -37,8 +38,14 @@ const std::vector<std::string>& criterion_names();
 Criterion parse_criterion(const std::string& name, const std::string& field);
 std::string criterion_name(Criterion c);
 
-/// One step's S_i from the records (the formula of `c`); `n` <= 0 counts as 1.
-double step_sensitivity(Criterion c, double train_record, double val_record, double cosine, double n);
+/// One step's S_i from the records (the formula of `c`), each record divided by the parameters that
+/// took part in its step (`n_train`, `n_val`: the module's count at the rank it ran at; <= 0 counts as
+/// 1). The paper divides both by the max-rank count n_i.
+double step_sensitivity(Criterion c, double train_record, double val_record, double cosine, double n_train,
+                        double n_val);
+
+/// Parameters of `m` at the rank its current gate runs it at (0 when off).
+double active_params(const peft::PeftModule& m);
 
 struct SensitivityOptions {
   double ema = 0.85;
@@ -75,6 +82,7 @@ class SensitivityTracker {
   std::vector<double> smoothed_;
   std::vector<double> last_;
   std::vector<std::vector<at::Tensor>> val_;  // per module: v per parameter tensor (undefined = no gradient)
+  std::vector<double> val_n_;                 // per module: its active parameters in the validation step
   SensitivityOptions o_;
   std::unique_ptr<GateEffectRegression> regression_;
 };

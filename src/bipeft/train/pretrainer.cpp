@@ -12,6 +12,7 @@
 #include "bipeft/core/timer.h"
 #include "bipeft/data/collate.h"
 #include "bipeft/data/splits.h"
+#include "bipeft/dist/data_parallel.h"
 #include "bipeft/io/file_util.h"
 #include "bipeft/train/schedule.h"
 
@@ -74,7 +75,7 @@ data::CorruptedExample corrupt_chunk(const std::vector<int64_t>& chunk, const te
 }
 
 double heldout_loss(model::T5ModelImpl& model, const text::Tokenizer& tok, const data::TextCorpus& corpus,
-                    const PretrainOptions& o, uint64_t seed) {
+                    const PretrainOptions& o, uint64_t seed, const dist::DataParallel& dp) {
   const size_t n = o.eval_examples > 0 ? std::min(corpus.heldout.size(), static_cast<size_t>(o.eval_examples))
                                        : corpus.heldout.size();
   if (n == 0) return NAN;
@@ -86,7 +87,9 @@ double heldout_loss(model::T5ModelImpl& model, const text::Tokenizer& tok, const
   for (size_t i = 0; i < n; ++i)
     examples.push_back(to_example(corrupt_chunk(corpus.heldout[i], tok, o.corruption, seed, kHeldoutStream, i)));
   double total = 0, tokens = 0;
-  for (size_t start = 0; start < n; start += static_cast<size_t>(o.eval_batch_size)) {
+  size_t batch = 0;
+  for (size_t start = 0; start < n; start += static_cast<size_t>(o.eval_batch_size), ++batch) {
+    if (batch % static_cast<size_t>(dp.world_size()) != static_cast<size_t>(dp.rank())) continue;  // another process's
     std::vector<size_t> idx;
     for (size_t i = start; i < std::min(n, start + static_cast<size_t>(o.eval_batch_size)); ++i) idx.push_back(i);
     auto b = data::make_batch(examples, idx, tok.pad_id());
@@ -96,6 +99,12 @@ double heldout_loss(model::T5ModelImpl& model, const text::Tokenizer& tok, const
     tokens += count;
   }
   model.train(was_training);
+  if (dp.active()) {
+    auto sums = at::tensor({total, tokens}, at::kDouble);
+    dp.sum_(sums);
+    total = sums[0].item<double>();
+    tokens = sums[1].item<double>();
+  }
   return total / tokens;
 }
 
@@ -106,7 +115,10 @@ PretrainResult pretrain_model(model::T5ModelImpl& model, const text::Tokenizer& 
   if (model.config.vocab_size < tok.vocab_size())
     throw ConfigError("the model has " + std::to_string(model.config.vocab_size) + " vocabulary rows, the tokenizer " +
                       std::to_string(tok.vocab_size()) + " ids (sentinels included)");
-  at::manual_seed(ctx.seed);  // dropout
+  // Data parallelism: each process computes its shard of every global batch (one process: all of it)
+  // and the held-out batches are shared out; rank 0 alone saves the state.
+  const dist::DataParallel dp(ctx.comm);
+  at::manual_seed(dp.process_seed(ctx.seed));  // dropout
   const auto device = model.shared->weight.device();
   model.set_backbone_trainable(true);
   auto params = model.parameters();
@@ -132,6 +144,9 @@ PretrainResult pretrain_model(model::T5ModelImpl& model, const text::Tokenizer& 
     st.get_optimizer("optimizer", opt);
     st.restore_default_generators(device);
     step = m.at("step");
+    // Every process loads the whole run's state (rank 0's generators): the others continue on their
+    // own dropout streams, derived from the step.
+    if (!dp.writer()) at::manual_seed(data::derive_seed(dp.process_seed(ctx.seed), static_cast<uint64_t>(step)));
     epoch = m.at("epoch");
     next_batch = m.at("batch");
     window_loss = m.at("window_loss");
@@ -155,9 +170,10 @@ PretrainResult pretrain_model(model::T5ModelImpl& model, const text::Tokenizer& 
                {"corpus_lines", corpus.lines},
                {"options", o.to_json()}});
   }
+  dp.broadcast_from_writer_(params);  // every process starts from rank 0's weights
   Timer timer;
   auto evaluate = [&] {
-    const double loss = heldout_loss(model, tok, corpus, o, ctx.seed);
+    const double loss = heldout_loss(model, tok, corpus, o, ctx.seed, dp);
     if (std::isnan(loss)) return;
     result.heldout_curve.push_back({static_cast<double>(step), loss});
     ctx.event({{"event", "heldout"}, {"step", step}, {"loss", loss}});
@@ -192,7 +208,9 @@ PretrainResult pretrain_model(model::T5ModelImpl& model, const text::Tokenizer& 
       next_batch = 0;
       batches = data::epoch_batches(n, o.batch_size, ctx.seed, epoch, /*shuffle=*/true);
     }
-    if (ctx.should_stop()) {
+    if (dp.any(ctx.should_stop())) {
+      if (!dp.writer())
+        throw Interrupted("pretraining stopped at step " + std::to_string(step) + " (rank 0 keeps the state)");
       if (!ck.enabled()) throw Interrupted("pretraining stopped at step " + std::to_string(step) + " (no checkpoint kept)");
       save_state();
       throw Interrupted("pretraining stopped at step " + std::to_string(step) + "; state saved in " + ck.path);
@@ -206,16 +224,17 @@ PretrainResult pretrain_model(model::T5ModelImpl& model, const text::Tokenizer& 
       result.input_tokens += static_cast<int64_t>(examples.back().source_ids.size());
       rows.push_back(rows.size());
     }
-    auto b = data::make_batch(examples, rows, tok.pad_id());
     const double lr = o.lr * schedule.factor(step);
     for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
     opt.zero_grad();
-    auto out = model.forward(b.input_ids.to(device), b.attention_mask.to(device), {}, b.labels.to(device));
-    const double loss = out.loss.item<double>();
+    // This process's shard of the batch; the gradients and loss of the whole batch on every process.
+    const double loss = dp.backward_(dp.shard_loss(examples, rows, [&](const std::vector<size_t>& shard) {
+      auto b = data::make_batch(examples, shard, tok.pad_id());
+      return model.forward(b.input_ids.to(device), b.attention_mask.to(device), {}, b.labels.to(device)).loss;
+    }), {}, params);
     if (!std::isfinite(loss))
       throw NumericError("pretraining loss is " + std::to_string(loss) + " at step " + std::to_string(step + 1) +
                          "; lower --lr");
-    out.loss.backward();
     if (o.clip_norm > 0) {
       const double norm = torch::nn::utils::clip_grad_norm_(params, o.clip_norm);
       if (!std::isfinite(norm))
@@ -241,7 +260,7 @@ PretrainResult pretrain_model(model::T5ModelImpl& model, const text::Tokenizer& 
     char status[96];
     std::snprintf(status, sizeof status, "epoch %lld loss %.3f", static_cast<long long>(epoch + 1), loss);
     ctx.report({"pretrain", step, o.steps, status});
-    if (ck.due(step)) save_state();
+    if (dp.writer() && ck.due(step)) save_state();
   }
   if (ctx.progress) ctx.progress->finish("pretrain");
   result.steps = step;

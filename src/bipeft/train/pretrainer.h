@@ -11,6 +11,7 @@
 #include "bipeft/core/run_context.h"
 #include "bipeft/data/span_corruption.h"
 #include "bipeft/data/text_corpus.h"
+#include "bipeft/dist/data_parallel.h"
 #include "bipeft/model/t5_model.h"
 #include "bipeft/text/tokenizer.h"
 #include "bipeft/train/run_state.h"
@@ -51,11 +52,13 @@ data::CorruptedExample corrupt_chunk(const std::vector<int64_t>& chunk, const te
                                      const data::SpanCorruptionOptions& options, uint64_t seed, uint64_t stream,
                                      size_t index);
 
-/// Mean token loss of `model` on the held-out chunks (fixed corruptions; eval mode, no gradients).
+/// Mean token loss of `model` on the held-out chunks (fixed corruptions; eval mode, no gradients). In a
+/// data-parallel run each process computes every N-th batch and all get the whole mean.
 double heldout_loss(model::T5ModelImpl& model, const text::Tokenizer& tokenizer, const data::TextCorpus& corpus,
-                    const PretrainOptions& options, uint64_t seed);
+                    const PretrainOptions& options, uint64_t seed, const dist::DataParallel& dp = dist::DataParallel());
 
-/// Trains every parameter of `model`. Events "start", "step", "heldout", "checkpoint", "resume",
+/// Trains every parameter of `model`; with ctx.comm, as one of N data-parallel processes (each computes
+/// its shard of every batch, gradients summed; every process may resume from rank 0's state). Events "start", "step", "heldout", "checkpoint", "resume",
 /// "done"; progress as "pretrain". NumericError on a non-finite loss or gradient (naming the step),
 /// Interrupted on ctx.should_stop() (after saving the state when checkpointing). The model is left in
 /// eval mode with its parameters frozen again.
