@@ -98,8 +98,10 @@ void check_one_device(const c10::OperatorHandle& op, c10::DispatchKeySet keys, t
     };
     for (const auto& a : torch::jit::last(*stack, op.schema().arguments().size())) {
       if (a.isTensor()) see(a.toTensor());
-      else if (a.isTensorList())
-        for (const at::Tensor t : a.toTensorList()) see(t);
+      else if (a.isTensorList()) {
+        const auto list = a.toTensorList();
+        for (size_t k = 0; k < list.size(); ++k) see(list.get(k));
+      }
     }
   }
   op.redispatchBoxed(keys & c10::DispatchKeySet(c10::DispatchKeySet::FULL_AFTER, c10::DispatchKey::TESTING_ONLY_GenericMode),
