@@ -8,7 +8,10 @@
 #include <nlohmann/json.hpp>
 
 #include "bipeft/core/run_context.h"
+#include "bipeft/data/task.h"
 #include "bipeft/model/t5_model.h"
+#include "bipeft/text/tokenizer.h"
+#include "test_util.h"
 
 namespace bipeft::test {
 
@@ -47,6 +50,14 @@ inline model::T5Model tiny_t5_with_real_vocab(uint64_t seed) {
   model::T5Model m(c);
   m->init_weights_(seed);
   return m;
+}
+
+/// The examples' sentencepiece model (the real T5 vocabulary).
+inline text::Tokenizer example_tokenizer() { return text::Tokenizer::from_file(source_path("examples/spiece.model")); }
+
+/// The shipped SST-2 sample (examples/data/sst2).
+inline data::TaskData sst2_sample() {
+  return data::load_task("sst2", source_path("examples/data/sst2"), data::TaskOptions{});
 }
 
 }  // namespace bipeft::test

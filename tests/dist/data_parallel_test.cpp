@@ -147,5 +147,22 @@ TEST(DataParallel, AMissingPeerEndsTheRendezvousWithANamedError) {
   }
 }
 
+TEST(DataParallel, GlooServesCpuRunsAndGpuRunsOfABuildWithoutNccl) {
+  if (!dist::has_gloo()) GTEST_FAIL() << "this build has no c10d Gloo (install libgloo-dev and rebuild)";
+  auto describe = [](std::shared_ptr<dist::Communicator> comm) { return comm->backend() + " on " + comm->device().str(); };
+  for (const auto& r : test::on_two_loopback_workers(describe)) EXPECT_EQ(r, "gloo on cpu");
+  if (dist::has_nccl()) return;  // a CUDA device then gets NCCL, which needs a GPU (tests/search/cuda_device_test)
+  // Without NCCL, a CUDA run's collectives go through Gloo on the host (connect() never tries NCCL).
+  for (const auto& r : test::on_two_loopback_workers(describe, c10::Device(c10::kCUDA, 0))) EXPECT_EQ(r, "gloo on cpu");
+  dist::LaunchEnv env;
+  env.world_size = 2;
+  try {
+    dist::connect_nccl(env, std::chrono::seconds(1), c10::Device(c10::kCUDA, 0));
+    FAIL() << "connect_nccl returned in a build without NCCL";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("this build has no NCCL"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace bipeft

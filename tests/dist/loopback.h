@@ -10,15 +10,16 @@
 namespace bipeft::test {
 
 /// Runs `work(communicator)` on rank 0 and rank 1 at once and returns both results, rank 0's first.
+/// `device` is the device the run computes on (it picks the backend, see dist::connect).
 template <class F>
-auto on_two_loopback_workers(F work) {
+auto on_two_loopback_workers(F work, c10::Device device = c10::Device(c10::kCPU)) {
   const int port = dist::free_local_port();
   auto worker = [&](int rank) {
     dist::LaunchEnv env;
     env.rank = rank;
     env.world_size = 2;
     env.master_port = port;
-    return work(dist::connect(env, std::chrono::seconds(30)));
+    return work(dist::connect(env, std::chrono::seconds(30), device));
   };
   auto f0 = std::async(std::launch::async, worker, 0);
   auto f1 = std::async(std::launch::async, worker, 1);

@@ -1,6 +1,8 @@
 // Parity with Hugging Face transformers 4.30 on the reference fixtures (fp32, eval mode).
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "bipeft/io/safetensors.h"
 #include "bipeft/model/generate.h"
 #include "bipeft/model/t5_weights.h"
@@ -32,7 +34,13 @@ TEST_P(T5Parity, LogitsAndEncoderStatesMatchTransformers) {
   double enc_rel = max_rel_diff(out.encoder_hidden, exp("encoder_last_hidden_state"));
   EXPECT_LE(logits_rel, 1e-5) << "logits";
   EXPECT_LE(enc_rel, 1e-5) << "encoder_last_hidden_state";
-  EXPECT_NEAR(out.loss.item<double>(), exp("loss").item<double>(), 1e-6);
+  // The loss within 1e-6 relative (a few float32 ulps; it was 1e-6 absolute, less than one ulp of the
+  // gated fixture's loss of 29.01, i.e. bitwise equality). LibTorch >= 2.0 runs its AVX512 kernels
+  // on CPUs that have AVX512 (1.13 ran AVX2 ones there); the AVX512 softmax sums its 16 lanes in
+  // another order, the attention probabilities move by an ulp, and the loss by 2 ulps (3.8e-6).
+  // With ATEN_CPU_CAPABILITY=avx2 LibTorch 2.6 gives transformers' encoder states bit for bit.
+  const double expected_loss = exp("loss").item<double>();
+  EXPECT_NEAR(out.loss.item<double>(), expected_loss, 1e-6 * std::abs(expected_loss));
   RecordProperty("logits_max_rel_diff", std::to_string(logits_rel));
 }
 

@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include <torch/cuda.h>
+
 #include "bipeft/cli/number_checks.h"
 #include "bipeft/cli/signals.h"
 #include "bipeft/core/blas.h"
@@ -154,7 +156,16 @@ void join_workers(RunContext& ctx, const RuntimeOptions& o, const ResumeArgs& re
     const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     blas::configure_compute_threads(std::max(1, hw / env.local_world_size));
   }
-  if (ctx.device.is_cuda() && !ctx.device.has_index()) ctx.device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
+  // --device cuda: worker LOCAL_RANK takes GPU LOCAL_RANK (round robin when there are fewer GPUs).
+  // Workers with a GPU each reduce with NCCL; workers that share a GPU cannot (NCCL refuses two ranks
+  // on one device) and reduce with Gloo through the host.
+  bool own_gpu = false;
+  if (ctx.device.is_cuda()) {
+    const int gpus = static_cast<int>(torch::cuda::device_count());
+    if (!ctx.device.has_index() && gpus > 0)
+      ctx.device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank % gpus));
+    own_gpu = env.local_world_size <= gpus && (env.local_world_size == 1 || o.device == "cuda");
+  }
   if (env.rank != 0) {
     const std::string tag = command + " [rank " + std::to_string(env.rank) + "]";
     ctx.log = [tag](LogLevel level, const std::string& msg) {
@@ -163,7 +174,7 @@ void join_workers(RunContext& ctx, const RuntimeOptions& o, const ResumeArgs& re
     ctx.progress = nullptr;
     std::cout.setstate(std::ios::badbit);  // the run's answer is rank 0's
   }
-  ctx.comm = dist::connect(env, std::chrono::seconds(o.dist_timeout));
+  ctx.comm = dist::connect(env, std::chrono::seconds(o.dist_timeout), own_gpu ? ctx.device : c10::Device(c10::kCPU));
   if (env.rank == 0)
     ctx.info(std::to_string(env.world_size) + " data-parallel workers (" + ctx.comm->backend() + ", rendezvous " +
              env.master_addr + ":" + std::to_string(env.master_port) + ")");

@@ -20,7 +20,8 @@ void add_dist_options(CLI::App& app, RuntimeOptions& opts);
 /// succeed, else the first failing worker's (the others are stopped). Otherwise nullopt: run here.
 std::optional<int> launch_local_workers(const RuntimeOptions& opts, const std::string& command);
 
-/// In a worker (WORLD_SIZE > 1): joins the others (ctx.comm), picks cuda:LOCAL_RANK for --device cuda,
+/// In a worker (WORLD_SIZE > 1): joins the others (ctx.comm: NCCL when each local worker has a GPU of its
+/// own, Gloo otherwise), picks cuda:LOCAL_RANK (modulo the GPU count) for --device cuda,
 /// and on ranks other than 0 keeps stderr to warnings and errors (prefixed with the rank) and stdout
 /// empty. `resume` is refused in a worker (resume with one process: the saved state is the whole run's)
 /// unless `resume_in_workers` (a command whose every process loads rank 0's state: pretrain).

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 namespace bipeft::dist {
 
@@ -47,17 +48,33 @@ class Communicator {
   virtual void all_reduce_sum(std::vector<at::Tensor>& tensors) = 0;
   /// Replaces each tensor by process `root`'s.
   virtual void broadcast(std::vector<at::Tensor>& tensors, int root) = 0;
-  /// "gloo" (or another backend's name).
+  /// "gloo" or "nccl".
   virtual std::string backend() const = 0;
+  /// Where the tensors given to the collectives must live: the CPU for Gloo, this process's GPU for
+  /// NCCL (callers stage other tensors there).
+  virtual c10::Device device() const { return c10::Device(c10::kCPU); }
 };
 
 /// True when this build has c10d's Gloo backend (Debian: libgloo-dev at build time).
 bool has_gloo();
 
+/// True when this build has c10d's NCCL backend (a CUDA LibTorch and the NCCL headers at build time).
+bool has_nccl();
+
 /// Joins the run described by `env`: a TCPStore at MASTER_ADDR:MASTER_PORT (rank 0 serves it), then a
-/// Gloo process group (CPU tensors; CUDA tensors are staged through the host). Every process waits at
-/// most `timeout` for the others to arrive and for each collective. ConfigError when this build has no
-/// distributed backend; Error when the rendezvous fails (naming the address and what to check).
-std::shared_ptr<Communicator> connect(const LaunchEnv& env, std::chrono::seconds timeout);
+/// process group: NCCL on `device` when it is a CUDA device and this build has NCCL, Gloo otherwise
+/// (CPU tensors; CUDA tensors are then staged through the host). Every process waits at most `timeout`
+/// for the others to arrive and for each collective. Returns null for one process. ConfigError when
+/// this build has no distributed backend; Error when the rendezvous fails (naming the address and
+/// what to check).
+std::shared_ptr<Communicator> connect(const LaunchEnv& env, std::chrono::seconds timeout,
+                                      c10::Device device = c10::Device(c10::kCPU));
+
+/// The Gloo communicator of connect() (ConfigError in a build without Gloo).
+std::shared_ptr<Communicator> connect_gloo(const LaunchEnv& env, std::chrono::seconds timeout);
+
+/// The NCCL communicator of connect() on CUDA device `device` (ConfigError in a build without NCCL,
+/// or when `device` is not a CUDA device of this machine).
+std::shared_ptr<Communicator> connect_nccl(const LaunchEnv& env, std::chrono::seconds timeout, c10::Device device);
 
 }  // namespace bipeft::dist

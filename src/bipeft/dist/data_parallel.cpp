@@ -58,14 +58,15 @@ void DataParallel::sum_gradients_(const std::vector<at::Tensor>& params, double*
   comm_->all_reduce_sum(t);
   c = t[0].data_ptr<double>();
   if (loss != nullptr) *loss = c[n];
-  // Then every gradient some process holds, flattened into one buffer (staged on the host).
+  // Then every gradient some process holds, flattened into one buffer on the communicator's device
+  // (the host for Gloo, this process's GPU for NCCL).
   std::vector<at::Tensor> grads, parts;
   for (int64_t i = 0; i < n; ++i) {
     if (c[i] == 0.0) continue;
     auto p = params[i];
     if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
     grads.push_back(p.grad());
-    parts.push_back(p.grad().reshape({-1}).to(at::kCPU, at::kFloat));
+    parts.push_back(p.grad().reshape({-1}).to(comm_->device(), at::kFloat));
   }
   if (parts.empty()) return;
   std::vector<at::Tensor> flat{at::cat(parts)};
@@ -80,7 +81,7 @@ void DataParallel::sum_gradients_(const std::vector<at::Tensor>& params, double*
 
 void DataParallel::sum_(const at::Tensor& t) const {
   if (!active()) return;
-  std::vector<at::Tensor> v{t.to(at::kCPU).contiguous()};
+  std::vector<at::Tensor> v{t.to(comm_->device()).contiguous()};
   comm_->all_reduce_sum(v);
   if (!v[0].is_same(t)) t.copy_(v[0]);
 }
@@ -96,7 +97,7 @@ void DataParallel::broadcast_from_writer_(const std::vector<at::Tensor>& tensors
   if (!active()) return;
   at::NoGradGuard ng;
   for (auto dst : tensors) {
-    std::vector<at::Tensor> t{dst.detach().to(at::kCPU).contiguous().clone()};
+    std::vector<at::Tensor> t{dst.detach().to(comm_->device()).contiguous().clone()};
     comm_->broadcast(t, 0);
     dst.copy_(t[0]);
   }

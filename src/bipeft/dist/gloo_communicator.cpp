@@ -10,7 +10,8 @@
 
 #ifdef BIPEFT_HAVE_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include "bipeft/dist/rendezvous.h"
 #endif
 
 namespace bipeft::dist {
@@ -26,28 +27,11 @@ bool has_gloo() {
 #ifdef BIPEFT_HAVE_GLOO
 namespace {
 
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
-
 class GlooCommunicator final : public Communicator {
  public:
   GlooCommunicator(const LaunchEnv& env, std::chrono::seconds timeout) : env_(env), timeout_(timeout) {
-    // Both phases fail the same way when a rank is missing or unreachable: say where and what to check.
-    auto failed = [&](const std::exception& e) {
-      return Error("rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size) + ": rendezvous at " +
-                   env.master_addr + ":" + std::to_string(env.master_port) + " failed within " +
-                   std::to_string(timeout.count()) + " s (" + first_line(e.what()) +
-                   "); check that every rank was started with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE, "
-                   "that rank 0 runs and its port is free and reachable (on several machines set "
-                   "GLOO_SOCKET_IFNAME to the interface that reaches MASTER_ADDR)");
-    };
     try {
-      c10d::TCPStoreOptions so;
-      so.port = static_cast<std::uint16_t>(env.master_port);
-      so.isServer = env.rank == 0;
-      so.numWorkers = static_cast<std::size_t>(env.world_size);
-      so.waitWorkers = true;
-      so.timeout = timeout;
-      store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+      store_ = open_store(env, timeout);
       auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
       // GLOO_SOCKET_IFNAME picks the network interface as in PyTorch; loopback runs bind to 127.0.0.1.
       if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname != nullptr && *ifname != '\0')
@@ -58,7 +42,8 @@ class GlooCommunicator final : public Communicator {
         opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
       group_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, env.rank, env.world_size, opts);
     } catch (const std::exception& e) {
-      throw failed(e);
+      throw rendezvous_error(env, timeout, e, "on several machines set GLOO_SOCKET_IFNAME to the interface that "
+                                              "reaches MASTER_ADDR");
     }
   }
 
@@ -81,9 +66,7 @@ class GlooCommunicator final : public Communicator {
     try {
       start()->wait(timeout_);
     } catch (const std::exception& e) {
-      throw Error("rank " + std::to_string(env_.rank) + " of " + std::to_string(env_.world_size) + ": " + what +
-                  " failed (" + first_line(e.what()) + "): another worker died or did not answer within " +
-                  std::to_string(timeout_.count()) + " s; see that worker's error, or raise --dist-timeout");
+      throw collective_error(env_, timeout_, what, e);
     }
   }
 
@@ -95,13 +78,11 @@ class GlooCommunicator final : public Communicator {
 
 }  // namespace
 
-std::shared_ptr<Communicator> connect(const LaunchEnv& env, std::chrono::seconds timeout) {
-  if (!env.distributed()) return nullptr;
+std::shared_ptr<Communicator> connect_gloo(const LaunchEnv& env, std::chrono::seconds timeout) {
   return std::make_shared<GlooCommunicator>(env, timeout);
 }
 #else
-std::shared_ptr<Communicator> connect(const LaunchEnv& env, std::chrono::seconds) {
-  if (!env.distributed()) return nullptr;
+std::shared_ptr<Communicator> connect_gloo(const LaunchEnv& env, std::chrono::seconds) {
   throw ConfigError("WORLD_SIZE=" + std::to_string(env.world_size) +
                     ": this build has no distributed backend (c10d Gloo headers were not found when it was "
                     "built); install libgloo-dev (scripts/setup does) and rebuild, or run one process");

@@ -31,7 +31,12 @@ Architecture::Architecture(const std::vector<peft::PeftModulePtr>& searchable, c
     }
     s.full = static_cast<double>(m->param_count(m->rank_max()));
     modules.push_back(std::move(s));
+    if (!gate_options_.has_device()) {
+      const auto params = m->parameters();
+      if (!params.empty()) gate_options_ = at::TensorOptions().device(params.front().device()).dtype(params.front().dtype());
+    }
   }
+  if (!gate_options_.has_device()) gate_options_ = at::TensorOptions().device(at::kCPU).dtype(at::kFloat);
   const int64_t n = static_cast<int64_t>(modules.size());
   const int64_t C = static_cast<int64_t>(candidates.size());
   alpha = at::empty({n, 2});
@@ -173,9 +178,9 @@ void Architecture::sample_gates_(Stage stage, double tau, at::Generator& gen, Ra
     return gumbel_ ? hard_gumbel_softmax(logits, tau, gen) : at::softmax(logits, -1);
   };
   // Alpha sample: used by vector modules always and by ranked modules in the binary stage.
-  auto a = sample(alpha);  // [N, 2]
-  auto a_on = a.select(1, 1);
-  auto a_on_values = a_on.detach().contiguous();
+  auto a = sample(alpha);  // [N, 2], host
+  auto a_on_values = a.select(1, 1).detach().contiguous();
+  auto a_on = a.select(1, 1).to(gate_options_);  // the gates, on the modules' device
   at::Tensor m_all, r_graph, r_zero;
   const bool use_beta = !iterative || stage == Stage::Dimension;
   std::vector<int64_t> sel(beta.size(0), -1);
@@ -197,8 +202,8 @@ void Architecture::sample_gates_(Stage stage, double tau, at::Generator& gen, Ra
       }
       r = at::where(mask.to(at::kBool), onehot, r);
     }
-    m_all = at::matmul(r, tri_);  // [Nr, rank_max]
-    r_graph = r;
+    m_all = at::matmul(r, tri_).to(gate_options_);  // [Nr, rank_max], on the modules' device
+    r_graph = r.to(gate_options_);
     // Entangled space: a module is on unless candidate 0 (rank 0) was drawn; one host copy for all.
     if (!iterative) r_zero = r.detach().select(1, 0).to(at::kDouble).cpu().contiguous();
     auto idx = r.detach().argmax(-1).contiguous();

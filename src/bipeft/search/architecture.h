@@ -26,6 +26,11 @@ struct SearchModule {
   int64_t fixed_index = -1;     // candidate recorded at fix time (decision Q8)
 };
 
+/// The architecture logits live on the host whatever the backbone's device: they are a few numbers
+/// per module, every step reads them for decisions, and a CPU generator samples them (equal seeds,
+/// equal runs on every device). What enters the backbone's computation, the sampled gates, is moved
+/// to the device and dtype of the modules' parameters (one copy per step), so no host tensor is
+/// mixed into a GPU run.
 class Architecture {
  public:
   enum class Stage { Binary, Dimension };
@@ -93,7 +98,8 @@ class Architecture {
   std::vector<double> sampled_on_;
   std::vector<int64_t> sampled_rank_;
   bool full_rank_gradient_;
-  at::Tensor tri_;  // [C, rank_max]: tri[k, j] = j < candidates[k]
+  at::Tensor tri_;  // [C, rank_max]: tri[k, j] = j < candidates[k] (host)
+  at::TensorOptions gate_options_;  // device and dtype of the modules' parameters: where gates go
   bool gumbel_;
   int64_t rank_max_;
 };
