@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -12,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bipeft/io/safetensors.h"
 #include "test_util.h"
 
 namespace bipeft::test {
@@ -46,6 +48,20 @@ inline CliResult run_cli(const std::string& args, const std::string& env = "") {
 }
 
 /// The JSON objects of a JSONL file, one per non-empty line.
+// Largest |a - b| / max(1, |b|) over the tensors of two safetensors files with the same names.
+inline double max_relative_difference(const std::string& a, const std::string& b) {
+  auto x = io::SafetensorsReader::open(a).load_all();
+  auto y = io::SafetensorsReader::open(b).load_all();
+  EXPECT_EQ(x.size(), y.size());
+  double worst = 0;
+  for (size_t i = 0; i < std::min(x.size(), y.size()); ++i) {
+    EXPECT_EQ(x[i].first, y[i].first);
+    auto d = (x[i].second - y[i].second).abs() / y[i].second.abs().clamp_min(1.0);
+    worst = std::max(worst, d.max().item<double>());
+  }
+  return worst;
+}
+
 inline std::vector<nlohmann::json> events_of(const std::string& path) {
   std::vector<nlohmann::json> out;
   std::istringstream in(slurp(path));

@@ -21,25 +21,13 @@
 namespace bipeft {
 namespace {
 
+using test::max_relative_difference;
+
 using test::events_of;
 using test::log_has;
 using test::run_cli;
 using test::slurp;
 using test::spawn;
-
-// Largest |a - b| / max(1, |b|) over the tensors of two adapter files with the same names.
-double max_relative_difference(const std::string& a, const std::string& b) {
-  auto x = io::SafetensorsReader::open(a).load_all();
-  auto y = io::SafetensorsReader::open(b).load_all();
-  EXPECT_EQ(x.size(), y.size());
-  double worst = 0;
-  for (size_t i = 0; i < std::min(x.size(), y.size()); ++i) {
-    EXPECT_EQ(x[i].first, y[i].first);
-    auto d = (x[i].second - y[i].second).abs() / y[i].second.abs().clamp_min(1.0);
-    worst = std::max(worst, d.max().item<double>());
-  }
-  return worst;
-}
 
 // The trigger decisions of a search trace: (step, removed modules, fixed ranks) per trigger.
 std::vector<nlohmann::json> triggers_of(const std::string& trace) {

@@ -16,6 +16,8 @@
 namespace bipeft {
 namespace {
 
+using test::max_relative_difference;
+
 class PretrainCli : public test::TinyModelCliTest {
  protected:
   static std::string corpus(const test::TempDir& dir) {
@@ -76,20 +78,6 @@ TEST_F(PretrainCli, KilledDuringACheckpointResumesToTheSameModel) {
   auto again = test::run_cli("pretrain --resume " + run + " --quiet");
   EXPECT_EQ(again.code, 2);
   EXPECT_NE(again.err.find("finished"), std::string::npos) << again.err;
-}
-
-// Largest |a - b| / max(1, |b|) over the tensors of two model files with the same names.
-double max_relative_difference(const std::string& a, const std::string& b) {
-  auto x = io::SafetensorsReader::open(a).load_all();
-  auto y = io::SafetensorsReader::open(b).load_all();
-  EXPECT_EQ(x.size(), y.size());
-  double worst = 0;
-  for (size_t i = 0; i < std::min(x.size(), y.size()); ++i) {
-    EXPECT_EQ(x[i].first, y[i].first);
-    auto d = (x[i].second - y[i].second).abs() / y[i].second.abs().clamp_min(1.0);
-    worst = std::max(worst, d.max().item<double>());
-  }
-  return worst;
 }
 
 TEST_F(PretrainCli, TwoProcessesPretrainLikeOneAndResumeAsTwo) {

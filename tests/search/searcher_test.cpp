@@ -208,7 +208,9 @@ TEST(Searcher, StageOrderAblationsSearchOneStageUntilHalfTheTriggersThenTheOther
       // The stage of a step was chosen after the triggers before it (a trigger event follows its step).
       const int64_t before = triggers;
       if (order == "alternate") {
-        if (!previous.empty()) EXPECT_NE(stage, previous) << "step " << e["step"];
+        if (!previous.empty()) {
+          EXPECT_NE(stage, previous) << "step " << e["step"];
+        }
       } else {
         const bool first_half = 2 * before < 8;
         const bool binary_first = order == "binary-then-dim";
