@@ -9,12 +9,14 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "bipeft/cli/resume.h"
 #include "bipeft/io/safetensors.h"
 #include "cli/cli_util.h"
 
@@ -244,6 +246,23 @@ TEST_F(ResumeCli, TrainKilledAfterACheckpointResumesToTheSameAdapterAndScores) {
   EXPECT_EQ(s1, s2);
   EXPECT_EQ(comparable(dir + "/log.jsonl"), comparable(tmp / "ref/log.jsonl"));
   EXPECT_FALSE(std::filesystem::exists(dir + "/train_state.safetensors"));
+}
+
+TEST(ResumeCommandLine, ARuntimeFlagGivenAnewReplacesOnlyItsSavedFlagNotAnEqualValue) {
+  // The saved run had --log-every 2 and --nproc 2; `--resume DIR --nproc 2` once dropped the saved "2"
+  // after --log-every too (it matched the new flag's value), and the run failed to parse.
+  test::TempDir tmp;
+  const std::string dir = tmp / "run";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/config.json")
+      << R"({"command": "pretrain", "argv": ["pretrain", "--log-every", "2", "--quiet", "--nproc", "2", "--out", "old"]})";
+  std::vector<std::string> args = {"bipeft", "pretrain", "--resume", dir, "--nproc", "2"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  const auto expanded = cli::expand_resume(static_cast<int>(argv.size()), argv.data());
+  ASSERT_TRUE(expanded.has_value());
+  EXPECT_EQ(*expanded, (std::vector<std::string>{"pretrain", "--log-every", "2", "--out", dir, "--resume", dir,
+                                                 "--nproc", "2"}));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <map>
@@ -59,14 +60,31 @@ SearchRun run_tiny(double budget, int64_t triggers, uint64_t seed = 5, const tra
   return run;
 }
 
+// One line per trigger (step, E, delta, removed count, kept parameters), for failure messages.
+std::string trigger_lines(const std::vector<nlohmann::json>& events) {
+  std::string out;
+  for (const auto& e : events)
+    if (e["event"] == "trigger")
+      out += "step " + e["step"].dump() + " E " + e["expected"].dump() + " delta " + e["delta"].dump() + " removed " +
+             std::to_string(e["removed"].size()) + " kept " + e["kept_params"].dump() + " fixed " + e["fixed"].dump() + "\n";
+    else if (e["event"] == "done")
+      out += "done " + e["result"].dump() + "\n";
+  return out;
+}
+
 // Exactly k triggers, within the budget, and no decision revisited: a removed module never comes
 // back, a fixed rank never changes.
-void expect_search_invariants(const SearchRun& run, double budget, int64_t k) {
+// `min_share`: the final structure holds at least this share of the budget. The removal of the last
+// trigger stops short of its delta (the paper's rule) and the repair then removes a whole module, or the
+// final fix lowers a free rank; with modules of 256-768 parameters in a 2500 budget and every kept rank
+// already fixed by Eq. 9, one such step can cost 20% of the budget, so runs whose stages or triggers are
+// squeezed (triggers on consecutive steps, one stage at a time) are held to 0.8.
+void expect_search_invariants(const SearchRun& run, double budget, int64_t k, double min_share = 0.9) {
   const auto& r = run.result;
   EXPECT_TRUE(r.completed);
   EXPECT_EQ(r.triggers, k);
   EXPECT_LE(r.params, budget);
-  EXPECT_GE(r.params, 0.9 * budget) << "final structure far below the budget";
+  EXPECT_GE(r.params, min_share * budget) << "final structure far below the budget\n" << trigger_lines(run.events);
 
   std::set<std::string> removed;
   std::map<std::string, int64_t> fixed_rank;
@@ -114,7 +132,7 @@ std::vector<nlohmann::json> filled_entries(const SearchRun& run) {
   return out;
 }
 
-TEST(Searcher, BudgetFillOnlyRaisesRanksAndTheArgmaxRunEndsSmaller) {
+TEST(Searcher, BudgetFillRaisesRanksLowersOnlyOverTheBudgetAndTheArgmaxRunEndsSmaller) {
   // LoRA only, budget well above what the argmax ranks use at the last fix.
   auto lora = [](bool fill) {
     return [fill](SearchOptions& o, SpaceOptions& space) {
@@ -126,10 +144,24 @@ TEST(Searcher, BudgetFillOnlyRaisesRanksAndTheArgmaxRunEndsSmaller) {
   const auto plain = run_tiny(6000, 8, 5, {}, 0, lora(false));
   expect_search_invariants(filled, 6000, 8);
   EXPECT_TRUE(filled_entries(plain).empty());
-  const auto raised = filled_entries(filled);
-  ASSERT_FALSE(raised.empty()) << "the fill never raised a rank in this run: the test shows nothing";
-  for (const auto& f : raised) EXPECT_GT(f["rank"].get<int64_t>(), f["argmax_rank"].get<int64_t>()) << f;
+  const auto changed = filled_entries(filled);
+  ASSERT_FALSE(changed.empty()) << "the fill never changed a rank in this run: the test shows nothing";
+  // Before the last trigger the fill only raises (the last removal takes any excess). The final fix also
+  // lowers, but only when the argmax ranks left the structure over the budget after the last trigger.
+  double after_last = 0;
+  for (const auto& e : filled.events) {
+    if (e["event"] == "trigger") {
+      after_last = e["kept_params"].get<double>();
+      for (const auto& f : e["fixed"])
+        if (f.contains("argmax_rank")) EXPECT_GT(f["rank"].get<int64_t>(), f["argmax_rank"].get<int64_t>()) << f;
+    }
+    if (e["event"] == "final_fix")
+      for (const auto& f : e["fixed"])
+        if (f.contains("argmax_rank") && f["rank"].get<int64_t>() < f["argmax_rank"].get<int64_t>())
+          EXPECT_GT(after_last, 6000) << "lowered " << f << " although the argmax structure fit";
+  }
   EXPECT_LE(plain.result.params, 6000);
+  EXPECT_LE(filled.result.params, 6000);
   EXPECT_LT(plain.result.params, filled.result.params);
 }
 
@@ -162,7 +194,7 @@ TEST(Searcher, WithoutAGapTriggersMayFollowOnConsecutiveSteps) {
     o.trigger_gap = 0;
     space.space = "lora";
   });
-  expect_search_invariants(run, 2500, 8);
+  expect_search_invariants(run, 2500, 8, 0.8);
   int64_t previous = -10, consecutive = 0;
   for (const auto& e : run.events)
     if (e["event"] == "trigger") {
@@ -173,14 +205,15 @@ TEST(Searcher, WithoutAGapTriggersMayFollowOnConsecutiveSteps) {
 }
 
 TEST(Searcher, RanksAreFixedBeforeTheLastTriggerEvenWhenTriggersFollowEachOther) {
-  // Eq. 9-10 look back over a window of beta snapshots that triggers do not clear; when every trigger
-  // cleared it, triggers on consecutive steps left fewer than two snapshots and no rank was fixed
-  // before the fix-everything trigger.
+  // With --rank-window 20, Eq. 9-10 look back over beta snapshots that triggers do not clear; when every
+  // trigger cleared them, triggers on consecutive steps left fewer than two snapshots and could fix no
+  // rank before the fix-everything trigger.
   auto run = run_tiny(2500, 8, 5, {}, 0, [](SearchOptions& o, SpaceOptions& space) {
     o.trigger_gap = 0;
+    o.rank_window = 20;
     space.space = "lora";
   });
-  expect_search_invariants(run, 2500, 8);
+  expect_search_invariants(run, 2500, 8, 0.8);
   int64_t early_fixes = 0, consecutive = 0, previous = -10;
   for (const auto& e : run.events)
     if (e["event"] == "trigger") {
@@ -198,15 +231,18 @@ TEST(Searcher, StageOrderAblationsSearchOneStageUntilHalfTheTriggersThenTheOther
       o.stage_order = order;
       space.space = "lora";
     });
-    expect_search_invariants(run, 2500, 8);
+    expect_search_invariants(run, 2500, 8, order == "alternate" ? 0.9 : 0.8);
     std::string previous;
-    int64_t triggers = 0, checked = 0;
+    std::vector<int64_t> trigger_steps;
+    int64_t checked = 0;
     for (const auto& e : run.events) {
-      if (e["event"] == "trigger") ++triggers;
+      if (e["event"] == "trigger") trigger_steps.push_back(e["step"].get<int64_t>());
       if (e["event"] != "step") continue;
       const auto stage = e["stage"].get<std::string>();
-      // The stage of a step was chosen after the triggers before it (a trigger event follows its step).
-      const int64_t before = triggers;
+      // A step's stage was chosen after the triggers of the steps before it; its own trigger (logged
+      // before its step event) came later.
+      const auto before = std::count_if(trigger_steps.begin(), trigger_steps.end(),
+                                        [&](int64_t s) { return s < e["step"].get<int64_t>(); });
       if (order == "alternate") {
         if (!previous.empty()) {
           EXPECT_NE(stage, previous) << "step " << e["step"];
@@ -237,22 +273,21 @@ TEST(Searcher, BetaStructureHoldsTheSameModulesAtBetasOwnRanks) {
   auto run = run_tiny(6000, 8, 5, {}, 0, [](SearchOptions&, SpaceOptions& space) { space.space = "lora"; });
   const auto& r = run.result;
   ASSERT_EQ(r.beta_structure.modules.size(), r.structure.modules.size());
-  int64_t lower = 0;
+  int64_t differ = 0;
   for (size_t i = 0; i < r.structure.modules.size(); ++i) {
     const auto& f = r.structure.modules[i];
     const auto& b = r.beta_structure.modules[i];
     EXPECT_EQ(f.site, b.site);
-    EXPECT_LE(b.rank, f.rank) << "the fill only raises ranks";
-    lower += b.rank < f.rank ? 1 : 0;
+    differ += b.rank != f.rank ? 1 : 0;
   }
-  // Each filled entry of the trace is one module whose beta rank is below its final rank.
+  // Each filled entry of the trace is one module whose beta rank differs from its final rank.
   int64_t filled = 0;
   for (const auto& e : run.events)
     if (e["event"] == "trigger" || e["event"] == "final_fix")
       for (const auto& f : e["fixed"]) filled += f.contains("argmax_rank") ? 1 : 0;
   ASSERT_GT(filled, 0) << "the fill raised nothing: the test shows nothing";
-  EXPECT_GT(lower, 0);
-  EXPECT_LE(lower, filled) << "a module the last trigger removed after its fill is in neither";
+  EXPECT_GT(differ, 0);
+  EXPECT_LE(differ, filled) << "a module the last trigger removed after its fill is in neither";
 }
 
 TEST(Searcher, ResumedGateEffectSearchEqualsAnUninterruptedOne) {
@@ -288,18 +323,6 @@ TEST(Searcher, SensitivityOptionsAreValidated) {
   o.criterion = "val";
   o.trigger_gap = -1;
   EXPECT_THROW_WITH(o.validate(), ConfigError, "--trigger-gap must be >= 0");
-}
-
-// One line per trigger (step, E, delta, removed count, kept parameters), for failure messages.
-std::string trigger_lines(const std::vector<nlohmann::json>& events) {
-  std::string out;
-  for (const auto& e : events)
-    if (e["event"] == "trigger")
-      out += "step " + e["step"].dump() + " E " + e["expected"].dump() + " delta " + e["delta"].dump() + " removed " +
-             std::to_string(e["removed"].size()) + " kept " + e["kept_params"].dump() + "\n";
-    else if (e["event"] == "done")
-      out += "done " + e["result"].dump() + "\n";
-  return out;
 }
 
 TEST(Searcher, RunWithAnAlphaPhaseEndsWithinTenPercentBelowTheBudget) {

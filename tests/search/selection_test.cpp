@@ -90,7 +90,7 @@ TEST(SearchSelection, RepairRemovesTheSmallestModuleThatCoversTheExcess) {
   EXPECT_EQ(repair_to_budget({0.5}, {false}, {true}, {10}, 50), (std::vector<size_t>{0}));
 }
 
-TEST(SearchSelection, BudgetFillGrowsTheMostSensitiveModuleFirstWhileItFits) {
+TEST(SearchSelection, BudgetFillGrowsTheMostSensitiveModuleFirstWhileItFitsAndLowersTheLeastSensitiveWhenOver) {
   // Two LoRA-like modules at ranks {1, 4, 8}: 10/40/80 and 20/80/160 parameters.
   const std::vector<std::vector<double>> counts{{10, 40, 80}, {20, 80, 160}};
   // Start at rank 1 for both (30 used). Module 1 is the more sensitive: 20->80 (90), 80->160 (170)
@@ -100,9 +100,18 @@ TEST(SearchSelection, BudgetFillGrowsTheMostSensitiveModuleFirstWhileItFits) {
   EXPECT_EQ(fill_ranks_to_budget(counts, {0, 0}, {0.1, 0.9}, 120), (std::vector<int64_t>{1, 1}));
   // Equal sensitivity: the lower index first.
   EXPECT_EQ(fill_ranks_to_budget(counts, {0, 0}, {0.5, 0.5}, 60), (std::vector<int64_t>{1, 0}));
-  // Nothing fits: the start comes back, also when it is already above the room.
+  // Nothing fits: the start comes back.
   EXPECT_EQ(fill_ranks_to_budget(counts, {0, 0}, {0.1, 0.9}, 35), (std::vector<int64_t>{0, 0}));
-  EXPECT_EQ(fill_ranks_to_budget(counts, {2, 2}, {0.1, 0.9}, 100), (std::vector<int64_t>{2, 2}));
+  // A start above the room (240 > 100) is lowered, least sensitive first: module 0 80->40->10 (170),
+  // then module 1 160->80 (90) fits; no raise fits after that (170, 120 > 100).
+  EXPECT_EQ(fill_ranks_to_budget(counts, {2, 2}, {0.1, 0.9}, 100), (std::vector<int64_t>{0, 1}));
+  // The same with the sensitivities swapped lowers module 1 first: 160->80->20 (100) fits.
+  EXPECT_EQ(fill_ranks_to_budget(counts, {2, 2}, {0.9, 0.1}, 100), (std::vector<int64_t>{2, 0}));
+  // Excess 30 (240 in 210): both steps down cover it; the smaller cut (module 0, 80->40) goes first,
+  // although module 1 is the less sensitive one.
+  EXPECT_EQ(fill_ranks_to_budget(counts, {2, 2}, {0.9, 0.1}, 210), (std::vector<int64_t>{1, 2}));
+  // Even the smallest candidates exceed the room: they stay there (the repair removes a module).
+  EXPECT_EQ(fill_ranks_to_budget(counts, {2, 2}, {0.1, 0.9}, 20), (std::vector<int64_t>{0, 0}));
   // A module already at its largest candidate stays; the other one takes the room.
   EXPECT_EQ(fill_ranks_to_budget(counts, {2, 0}, {0.9, 0.1}, 1000), (std::vector<int64_t>{2, 2}));
   EXPECT_TRUE(fill_ranks_to_budget({}, {}, {}, 100).empty());

@@ -139,8 +139,10 @@ void add_selection_options(CLI::App& app, search::SearchOptions& s) {
                  "Ours: add COST x expected parameters / largest parameters of each module to beta's objective "
                  "(pulls ties between ranks to the smaller one; 0 = off)")
       ->capture_default_str();
-  app.add_option("--rank-window", s.rank_window, "Beta snapshots the rank stability (Eq. 9-10) looks back over")
-      ->check(CLI::Range(int64_t{2}, int64_t{100000}))
+  app.add_option("--rank-window", s.rank_window,
+                 "Beta snapshots the rank stability (Eq. 9-10) looks back over: 0 = those since the last trigger "
+                 "(the paper's code), N >= 2 = the last N, kept across triggers (ours)")
+      ->check(CLI::Range(int64_t{0}, int64_t{100000}))
       ->capture_default_str();
   app.add_flag("--binary-then-dim", [&s](int64_t) { s.stage_order = "binary-then-dim"; },
                "Ablation (Table 2): architecture steps search alpha until half the triggers fired, then beta");

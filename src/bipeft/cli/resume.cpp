@@ -162,7 +162,8 @@ std::optional<std::vector<std::string>> expand_resume(int argc, char** argv) {
   // Drop a saved --resume/--quiet, point --out at DIR (the folder may have moved).
   std::vector<std::string> cleaned;
   for (size_t i = 0; i < out.size(); ++i) {
-    const bool overridden = std::find(overrides.begin(), overrides.end(), out[i]) != overrides.end();
+    bool overridden = false;  // a flag given anew (never a value: a saved '2' is not '--nproc 2')
+    for (size_t k = 0; k < overrides.size(); k += 2) overridden = overridden || overrides[k] == out[i];
     if (out[i] == "--resume" || out[i] == "--out" || out[i] == "--shard" || out[i] == "--nproc" ||
         out[i] == "--dist-timeout" || overridden) {
       ++i;

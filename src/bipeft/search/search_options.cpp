@@ -42,7 +42,7 @@ void SearchOptions::validate() const {
   one_of(rank_training, rank_training_names(), "--rank-training");
   one_of(stage_order, stage_order_names(), "--stage-order");
   if (!(rank_cost >= 0) || !std::isfinite(rank_cost)) throw ConfigError("--rank-cost must be >= 0");
-  if (rank_window < 2) throw ConfigError("--rank-window must be >= 2");
+  if (rank_window < 0 || rank_window == 1) throw ConfigError("--rank-window must be 0 or >= 2");
   if (stage_order != "alternate" && !iterative)
     throw ConfigError("--binary-then-dim / --dim-then-binary need the iterative space (not --no-iterative)");
 }

@@ -110,7 +110,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
   TriggerDetector detector(o.window, o.threshold);
   SensitivityTracker tracker(arch.modules.size(),
                              SensitivityOptions{o.ema, parse_criterion(o.criterion, "--criterion"), o.abs_grad});
-  std::vector<at::Tensor> history;  // the last o.rank_window beta snapshots (triggers do not clear it)
+  std::vector<at::Tensor> history;  // beta snapshots since the last trigger (rank_window 0) or the last rank_window
   int64_t k_rem = o.max_triggers;
   int64_t last_trigger_step = -1;  // weight step of the last trigger (-1: none yet)
   auto stage = o.stage_order == "dim-then-binary" ? Architecture::Stage::Dimension : Architecture::Stage::Binary;
@@ -161,8 +161,9 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
 
   // Fixes every module in `free` (ranked, kept, unfixed) and returns what it fixed for the trace. With
   // the budget fill (ours) the ranks start at argmax beta and the most sensitive modules grow while the
-  // whole kept structure stays within the budget; otherwise each is fixed at argmax beta.
-  auto fix_all = [&](const std::vector<size_t>& free) {
+  // whole kept structure stays within the budget (at the final fix, argmax ranks over the budget are
+  // first lowered: final_fix); otherwise each is fixed at argmax beta.
+  auto fix_all = [&](const std::vector<size_t>& free, bool final_fix) {
     const bool fill = o.budget_fill && o.early_selection && arch.iterative;
     std::vector<int64_t> chosen(free.size());
     for (size_t k = 0; k < free.size(); ++k) chosen[k] = arch.candidate_index(free[k]);
@@ -176,7 +177,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
         counts.push_back(arch.modules[i].counts);
         s.push_back(tracker.smoothed()[i]);
       }
-      chosen = fill_ranks_to_budget(counts, chosen, s, budget - others);
+      chosen = fill_ranks_to_budget(counts, chosen, s, budget - others, /*may_lower=*/final_fix);
     }
     nlohmann::json out = nlohmann::json::array();
     for (size_t k = 0; k < free.size(); ++k) {
@@ -235,7 +236,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
       auto free = arch.free_ranked();
       const int64_t q = fix_count(agreement, static_cast<int64_t>(free.size()), k_rem);
       if (q > 0 && q == static_cast<int64_t>(free.size())) {
-        fixed_ids = fix_all(free);  // the last fix: no stability order needed, the budget decides
+        fixed_ids = fix_all(free, false);  // the last fix: no stability order needed, the budget decides
       } else if (q > 0) {
         std::vector<int64_t> rows;
         for (size_t i : free) rows.push_back(arch.modules[i].beta_row);
@@ -252,6 +253,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
         }
       }
     }
+    if (o.rank_window == 0) history.clear();  // the code's rule: Eq. 9-10 look back to the last trigger
     ctx.event({{"event", "trigger"},       {"step", step},           {"trigger", result.triggers},
                {"remaining", k_rem},       {"expected", e + shared_params}, {"delta", delta},
                {"removed", removed_ids},   {"fixed", fixed_ids},     {"agreement", std::isnan(agreement) ? nlohmann::json() : nlohmann::json(agreement)},
@@ -372,7 +374,6 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
                                                   all_params),
                                      "validation", step + 1);
       opt_a.step();
-      if (arch.iterative) stage = next_stage(stage, o, result.triggers);
       if (o.early_selection) {
         tracker.record_validation(arch.modules);
         if (arch_stage == Architecture::Stage::Binary) tracker.record_sample(arch.sampled_on(), la);
@@ -396,7 +397,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
         if (epoch >= o.prune_begin_epoch && k_rem > 0 && tracker.ready()) {
           if (has_ranked && arch.iterative) {
             history.push_back(arch.beta.detach().clone());
-            if (static_cast<int64_t>(history.size()) > o.rank_window) history.erase(history.begin());
+            if (o.rank_window > 0 && static_cast<int64_t>(history.size()) > o.rank_window) history.erase(history.begin());
           }
           auto ind = importance_indicator(tracker.smoothed(), removed_flags(), sizes, module_budget);
           fired = detector.update(ind, &stability);
@@ -425,6 +426,8 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
                    {"loss_train", lw}, {"lr", lr}, {"expected", e}, {"kept_params", kept},
                    {"triggers", result.triggers}, {"stability", std::isnan(stability) ? nlohmann::json() : nlohmann::json(stability)}});
       }
+      // The next step's stage follows this step's trigger (the ablation orders switch after half of them).
+      if (arch.iterative) stage = next_stage(stage, o, result.triggers);
       char status[128];
       std::snprintf(status, sizeof status, "triggers %lld/%lld kept %.0f loss %.3f", static_cast<long long>(result.triggers),
                     static_cast<long long>(o.max_triggers), kept, lw);
@@ -448,7 +451,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
   // Freeze every remaining dimension (argmax beta, or the budget fill); removed modules were fixed
   // when they went.
   const auto still_free = arch.free_ranked();
-  if (!still_free.empty()) ctx.event({{"event", "final_fix"}, {"fixed", fix_all(still_free)}});
+  if (!still_free.empty()) ctx.event({{"event", "final_fix"}, {"fixed", fix_all(still_free, true)}});
   if (!o.early_selection) {
     for (size_t i = 0; i < arch.modules.size(); ++i)
       if (!arch.selected_by_logits(i)) arch.modules[i].removed = true;

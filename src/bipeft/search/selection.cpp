@@ -103,12 +103,34 @@ std::vector<size_t> repair_to_budget(const std::vector<double>& s, const std::ve
 }
 
 std::vector<int64_t> fill_ranks_to_budget(const std::vector<std::vector<double>>& counts, std::vector<int64_t> start,
-                                          const std::vector<double>& s, double room) {
+                                          const std::vector<double>& s, double room, bool may_lower) {
   double used = 0;
   for (size_t i = 0; i < counts.size(); ++i) used += counts[i].at(static_cast<size_t>(start.at(i)));
   std::vector<size_t> order(counts.size());
   std::iota(order.begin(), order.end(), size_t{0});
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return s.at(a) > s.at(b); });
+  // Over the room: lower one module by one candidate at a time until the sum fits. The step that alone
+  // covers the excess with the smallest cut goes first (like the repair's smallest covering module);
+  // when no single step covers it, the least sensitive module (ties: the higher index) steps down.
+  while (may_lower && used > room) {
+    size_t pick = counts.size();
+    double pick_cut = 0;
+    for (auto it = order.rbegin(); it != order.rend(); ++it) {  // least sensitive first
+      const auto k = static_cast<size_t>(start[*it]);
+      if (k == 0) continue;
+      const double cut = counts[*it][k] - counts[*it][k - 1];
+      if (used - cut <= room && (pick == counts.size() || used - pick_cut > room || cut < pick_cut)) {
+        pick = *it;
+        pick_cut = cut;
+      } else if (pick == counts.size()) {
+        pick = *it;
+        pick_cut = cut;
+      }
+    }
+    if (pick == counts.size()) return start;  // every module at its smallest: the repair removes
+    used -= pick_cut;
+    --start[pick];
+  }
   for (bool raised = true; raised;) {
     raised = false;
     for (size_t i : order) {

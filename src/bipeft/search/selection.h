@@ -70,9 +70,14 @@ std::vector<size_t> repair_to_budget(const std::vector<double>& sensitivity, con
 /// (a candidate index per free module; `counts[i][k]` = its parameters at candidate k, ascending in
 /// k), repeatedly raise by one candidate the most sensitive module (ties: lower index) whose raise
 /// still keeps the sum of the free modules' counts within `room`; stop when no raise fits. A start
-/// already above `room` is returned unchanged (removal and repair handle that). Returns the indices.
+/// above `room` (argmax ranks larger than the expected sizes the removal saw) is first lowered when
+/// `may_lower` (the final fix; before the last trigger its removal takes the excess), one candidate at a
+/// time until it fits: the step that alone covers the excess with the smallest cut, else the least
+/// sensitive module's; if even the smallest candidates do not fit it stays there (the budget repair
+/// removes modules then). Returns the indices.
 std::vector<int64_t> fill_ranks_to_budget(const std::vector<std::vector<double>>& counts, std::vector<int64_t> start,
-                                          const std::vector<double>& sensitivity, double room);
+                                          const std::vector<double>& sensitivity, double room,
+                                          bool may_lower = true);
 
 /// Eq. 9 dimension stability indicator per ranked module from the beta snapshots since the last fix,
 /// `history` [T, N, |D|] (T >= 2): mean_j std_t(beta_ij) x KL(softmax(beta_last) || softmax(beta_first)).
