@@ -115,16 +115,16 @@ std::vector<int64_t> fill_ranks_to_budget(const std::vector<std::vector<double>>
   while (may_lower && used > room) {
     size_t pick = counts.size();
     double pick_cut = 0;
+    bool pick_covers = false;
     for (auto it = order.rbegin(); it != order.rend(); ++it) {  // least sensitive first
       const auto k = static_cast<size_t>(start[*it]);
       if (k == 0) continue;
       const double cut = counts[*it][k] - counts[*it][k - 1];
-      if (used - cut <= room && (pick == counts.size() || used - pick_cut > room || cut < pick_cut)) {
+      const bool covers = used - cut <= room;
+      if (pick == counts.size() || (covers && (!pick_covers || cut < pick_cut))) {
         pick = *it;
         pick_cut = cut;
-      } else if (pick == counts.size()) {
-        pick = *it;
-        pick_cut = cut;
+        pick_covers = covers;
       }
     }
     if (pick == counts.size()) return start;  // every module at its smallest: the repair removes
