@@ -153,12 +153,15 @@ TEST(Searcher, BudgetFillRaisesRanksLowersOnlyOverTheBudgetAndTheArgmaxRunEndsSm
     if (e["event"] == "trigger") {
       after_last = e["kept_params"].get<double>();
       for (const auto& f : e["fixed"])
-        if (f.contains("argmax_rank")) EXPECT_GT(f["rank"].get<int64_t>(), f["argmax_rank"].get<int64_t>()) << f;
+        if (f.contains("argmax_rank")) {
+          EXPECT_GT(f["rank"].get<int64_t>(), f["argmax_rank"].get<int64_t>()) << f;
+        }
     }
     if (e["event"] == "final_fix")
       for (const auto& f : e["fixed"])
-        if (f.contains("argmax_rank") && f["rank"].get<int64_t>() < f["argmax_rank"].get<int64_t>())
+        if (f.contains("argmax_rank") && f["rank"].get<int64_t>() < f["argmax_rank"].get<int64_t>()) {
           EXPECT_GT(after_last, 6000) << "lowered " << f << " although the argmax structure fit";
+        }
   }
   EXPECT_LE(plain.result.params, 6000);
   EXPECT_LE(filled.result.params, 6000);

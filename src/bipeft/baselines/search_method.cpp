@@ -10,7 +10,7 @@
 namespace bipeft::baselines {
 
 const std::vector<std::string>& search_method_names() {
-  static const std::vector<std::string> names = {"bipeft", "s3delta", "prunepeft", "autopeft", "random"};
+  static const std::vector<std::string> names = {"bipeft", "s3delta", "prunepeft", "autopeft", "adalora", "random"};
   return names;
 }
 
@@ -20,6 +20,7 @@ std::string canonical_search_method(const std::string& method) {
   if (m == "delta-m" || m == "deltam" || m == "s3pet-m" || m == "s3pet") m = "s3delta";
   if (m == "prune-peft") m = "prunepeft";
   if (m == "auto-peft") m = "autopeft";
+  if (m == "ada-lora") m = "adalora";
   for (const auto& n : search_method_names())
     if (n == m) return n;
   throw ConfigError("unknown search method '" + method + "'; known: " + join(search_method_names(), ", "));
@@ -42,6 +43,7 @@ search::SearchResult run_search_method(const std::string& method, model::T5Model
   if (name == "prunepeft") return prune_peft_search(backbone, tokenizer, task, space, options, budget, ctx);
   if (name == "autopeft")
     return autopeft_search(backbone, tokenizer, task, space, options, mo.autopeft, budget, ctx);
+  if (name == "adalora") return adalora_search(backbone, tokenizer, task, space, options, mo.adalora, budget, ctx);
   return random_structure(backbone, space, options, budget, ctx);
 }
 

@@ -5,16 +5,18 @@
 #include <string>
 #include <vector>
 
+#include "bipeft/baselines/adalora.h"
 #include "bipeft/baselines/autopeft.h"
 #include "bipeft/baselines/s3delta.h"
 #include "bipeft/search/searcher.h"
 
 namespace bipeft::baselines {
 
-/// "bipeft", "s3delta", "prunepeft", "autopeft", "random".
+/// "bipeft", "s3delta", "prunepeft", "autopeft", "adalora", "random".
 const std::vector<std::string>& search_method_names();
 
-/// The canonical name of `method` (case-insensitive; "delta-m" = s3delta, "prune-peft" = prunepeft);
+/// The canonical name of `method` (case-insensitive; "delta-m" = s3delta, "prune-peft" = prunepeft,
+/// "ada-lora" = adalora);
 /// ConfigError listing the known methods otherwise.
 std::string canonical_search_method(const std::string& method);
 
@@ -26,6 +28,7 @@ std::vector<int64_t> method_ranks(const std::string& method, const std::vector<i
 struct MethodOptions {
   S3DeltaOptions s3delta;
   AutoPeftOptions autopeft;
+  AdaLoraOptions adalora;
 };
 
 /// Runs `method` (canonical name). Only BIPEFT keeps a mid-run state for `checkpointing`; the

@@ -91,7 +91,7 @@ std::pair<int64_t, int64_t> parse_shard(const std::string& text) {
 Command add_compare_command(CLI::App& root) {
   struct Opts {
     std::string model, out, budget, data, space = "s2", ranks = "1,4,8", positions;
-    std::vector<std::string> tasks, methods{"bipeft", "s3delta", "prunepeft", "random", "lora", "bitfit"};
+    std::vector<std::string> tasks, methods{"bipeft", "s3delta", "prunepeft", "adalora", "random", "lora", "bitfit"};
     int64_t seeds = 3, epochs = 0, retrain_epochs = 0, max_train = 0, batch = 32, manual_rank = 8, max_triggers = 100;
     double lr = 3e-4, retrain_lr = 3e-4, dropout = -1;
     std::string format = "paper", shard;
@@ -109,7 +109,7 @@ Command add_compare_command(CLI::App& root) {
   app->add_option("--budget", o->budget, "Parameter budget of the search methods (count, ratio, ‱ or %)")->required();
   app->add_option("--out", o->out, "Output folder: table1.md, table3.md, results.json, scores.svg, cells/")->required();
   app->add_option("--methods", o->methods,
-                  "Methods: search methods (bipeft, s3delta, prunepeft, random) and manual ones (lora, adapter, "
+                  "Methods: search methods (bipeft, s3delta, prunepeft, autopeft, adalora, random) and manual ones (lora, adapter, "
                   "adapter-lr, parallel-adapter, prefix, bitfit, lnfit, full)")
       ->delimiter(',')
       ->capture_default_str();

@@ -51,7 +51,8 @@ Command add_search_command(CLI::App& root) {
       ->required();
   app->add_option("--out", o->out, "Output folder: structure.json, trace.jsonl, summary.json, plots")->required();
   app->add_option("--method", o->method,
-                  "Search method: bipeft, s3delta (Delta-M), prunepeft, autopeft (Bayesian optimisation), random "
+                  "Search method: bipeft, s3delta (Delta-M), prunepeft, autopeft (Bayesian optimisation), adalora "
+                  "(LoRA ranks by sensitivity x uncertainty), random "
                   "(a random structure of the budget's size); all write the same files (docs/baselines.md)")
       ->capture_default_str();
   app->add_option("--space", o->space, "Search space: s2 (LoRA, Adapter-LR, BitFit, LNFit), s1 (serial/parallel "
@@ -80,6 +81,17 @@ Command add_search_command(CLI::App& root) {
   app->add_option("--trial-epochs", o->method_options.autopeft.trial_epochs, "autopeft: epochs per trial")
       ->check(whole_number(1))
       ->capture_default_str();
+  auto& ada = o->method_options.adalora;
+  app->add_option("--adalora-delta-t", ada.delta_t, "adalora: steps between two budget masks")
+      ->check(whole_number(1))
+      ->capture_default_str();
+  app->add_option("--adalora-orth-reg", ada.orth_reg, "adalora: weight of the orthogonality term")->capture_default_str();
+  app->add_option("--adalora-final-steps", ada.final_steps,
+                  "adalora: steps trained with the fixed rank pattern after the budget is reached")
+      ->check(whole_number(0))
+      ->capture_default_str();
+  app->add_option("--adalora-beta1", ada.beta1, "adalora: EMA factor of the sensitivity")->capture_default_str();
+  app->add_option("--adalora-beta2", ada.beta2, "adalora: EMA factor of the uncertainty")->capture_default_str();
   app->add_flag("--no-iterative", o->no_iterative, "Ablation: entangled single-stage space {0} U D, no alpha for ranks");
   app->add_flag("--no-early-selection", o->no_selection, "Ablation: no sensitivity/trigger/pruning; argmax at the end");
   app->add_flag("--no-gumbel", o->no_gumbel, "Ablation: soft softmax mixture instead of hard Gumbel samples");
@@ -111,6 +123,11 @@ Command add_search_command(CLI::App& root) {
             if (app->count("--arch-lr") > 0) method_options.s3delta.alpha_lr = o->search.arch_lr;
             method_options.s3delta.validate();
             method_options.autopeft.validate();
+            try {
+              method_options.adalora.validate();
+            } catch (const ConfigError& e) {
+              throw ConfigError(std::string("--adalora-*: ") + e.what());
+            }
             auto& s = o->search;
             s.ranks = parse_int_list(o->ranks, "--ranks");
             s.iterative = !o->no_iterative;
@@ -153,6 +170,12 @@ Command add_search_command(CLI::App& root) {
             if (o->method == "autopeft")
               options["autopeft"] = {{"trials", method_options.autopeft.trials},
                                      {"trial_epochs", method_options.autopeft.trial_epochs}};
+            if (o->method == "adalora")
+              options["adalora"] = {{"delta_t", method_options.adalora.delta_t},
+                                    {"orth_reg", method_options.adalora.orth_reg},
+                                    {"final_steps", method_options.adalora.final_steps},
+                                    {"beta1", method_options.adalora.beta1},
+                                    {"beta2", method_options.adalora.beta2}};
             if (o->retrain) {
               o->retrain_opts.epochs = o->retrain_epochs > 0 ? o->retrain_epochs : (o->epochs > 0 ? o->epochs : schedule.paper_epochs);
               try {

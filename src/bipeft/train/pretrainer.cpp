@@ -7,6 +7,7 @@
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
 
+#include "bipeft/core/autocast.h"
 #include "bipeft/core/error.h"
 #include "bipeft/core/strings.h"
 #include "bipeft/core/timer.h"
@@ -48,7 +49,8 @@ nlohmann::json PretrainOptions::to_json() const {
           {"eval_every", eval_every},
           {"eval_examples", eval_examples},
           {"eval_batch_size", eval_batch_size},
-          {"log_every", log_every}};
+          {"log_every", log_every},
+          {"autocast", autocast_bf16 ? "bf16" : "off"}};
 }
 
 nlohmann::json PretrainResult::to_json() const {
@@ -230,6 +232,7 @@ PretrainResult pretrain_model(model::T5ModelImpl& model, const text::Tokenizer& 
     // This process's shard of the batch; the gradients and loss of the whole batch on every process.
     const double loss = dp.backward_(dp.shard_loss(examples, rows, [&](const std::vector<size_t>& shard) {
       auto b = data::make_batch(examples, shard, tok.pad_id());
+      const AutocastScope mixed(device, o.autocast_bf16);
       return model.forward(b.input_ids.to(device), b.attention_mask.to(device), {}, b.labels.to(device)).loss;
     }), {}, params);
     if (!std::isfinite(loss))

@@ -30,6 +30,7 @@ struct PretrainOptions {
   int64_t eval_examples = 512;      // held-out chunks used (0 = all)
   int64_t eval_batch_size = 64;
   int64_t log_every = 10;           // a "step" event (mean loss of the window) every N steps
+  bool autocast_bf16 = false;       // training forwards under bf16 autocast (core/autocast.h); held-out in fp32
   /// Throws ConfigError naming the broken constraint.
   void validate() const;
   nlohmann::json to_json() const;
