@@ -23,7 +23,8 @@ TEST(DataTask, AliasesMapToCanonicalNames) {
   EXPECT_EQ(canonical_task_name("superglue-wsc.fixed"), "wsc");
   EXPECT_EQ(canonical_task_name("superglue-rte"), "superglue-rte");
   EXPECT_EQ(canonical_task_name("RTE"), "rte");
-  EXPECT_EQ(known_tasks().size(), 18u);
+  EXPECT_EQ(canonical_task_name("IMDB"), "imdb");
+  EXPECT_EQ(known_tasks().size(), 19u);
 }
 
 TEST(DataTask, InfoGivesThePaperMetricOrderAndLengths) {

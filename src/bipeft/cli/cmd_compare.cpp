@@ -42,7 +42,7 @@ std::string task_dir(const std::string& root, const std::string& task) {
       {"rte", {"RTE"}},   {"mrpc", {"MRPC"}},   {"cola", {"CoLA"}},  {"stsb", {"STS-B"}}, {"sst2", {"SST-2"}},
       {"qnli", {"QNLI"}}, {"qqp", {"QQP"}},     {"mnli", {"MNLI"}},  {"superglue-rte", {"RTE"}},
       {"boolq", {"BoolQ"}}, {"cb", {"CB"}},     {"wic", {"WiC"}},    {"multirc", {"MultiRC"}},
-      {"record", {"ReCoRD"}}, {"copa", {"COPA"}}, {"wsc", {"WSC"}}};
+      {"record", {"ReCoRD"}}, {"copa", {"COPA"}}, {"wsc", {"WSC"}}, {"imdb", {"IMDB"}}};
   std::vector<std::string> tried = {root + "/" + task};
   auto it = names.find(task);
   if (it != names.end())
@@ -92,7 +92,7 @@ Command add_compare_command(CLI::App& root) {
   struct Opts {
     std::string model, out, budget, data, space = "s2", ranks = "1,4,8", positions;
     std::vector<std::string> tasks, methods{"bipeft", "s3delta", "prunepeft", "adalora", "random", "lora", "bitfit"};
-    int64_t seeds = 3, epochs = 0, retrain_epochs = 0, max_train = 0, batch = 32, manual_rank = 8, max_triggers = 100;
+    int64_t seeds = 3, epochs = 0, retrain_epochs = 0, max_train = 0, max_test = 0, batch = 32, manual_rank = 8, max_triggers = 100;
     double lr = 3e-4, retrain_lr = 3e-4, dropout = -1;
     std::string format = "paper", shard;
     bool overwrite = false;
@@ -124,6 +124,9 @@ Command add_compare_command(CLI::App& root) {
       ->check(whole_number(1))
       ->capture_default_str();
   app->add_option("--max-train", o->max_train, "Use at most N training examples (0 = all)")
+      ->check(whole_number(0))
+      ->capture_default_str();
+  app->add_option("--max-test", o->max_test, "Score a fixed subset of N test rows, the same for every seed (0 = all)")
       ->check(whole_number(0))
       ->capture_default_str();
   app->add_option("--batch", o->batch, "Batch size (search and training)")->check(whole_number(1))->capture_default_str();
@@ -181,6 +184,7 @@ Command add_compare_command(CLI::App& root) {
             }
             data::TaskOptions topts;
             topts.format = data::parse_prompt_format(o->format);
+            topts.max_test = o->max_test;
             search::SearchOptions so;
             so.ranks = parse_int_list(o->ranks, "--ranks");
             so.batch_size = o->batch;
@@ -216,7 +220,7 @@ Command add_compare_command(CLI::App& root) {
                                       {"budget", o->budget},   {"budget_params", budget.params},
                                       {"methods", methods},    {"seeds", o->seeds},    {"seed", o->rt.seed},
                                       {"space", o->space}, {"positions", space.positions},     {"ranks", so.ranks},    {"epochs", o->epochs},
-                                      {"retrain_epochs", o->retrain_epochs},           {"max_train", o->max_train},
+                                      {"retrain_epochs", o->retrain_epochs},           {"max_train", o->max_train}, {"max_test", o->max_test},
                                       {"max_triggers", o->max_triggers},
                                       {"batch", o->batch},     {"lr", o->lr},          {"retrain_lr", o->retrain_lr},
                                       {"manual_rank", o->manual_rank},                 {"format", o->format},

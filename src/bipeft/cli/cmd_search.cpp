@@ -163,7 +163,7 @@ Command add_search_command(CLI::App& root) {
             }
             search::measure_space(backbone, space, baselines::method_ranks(o->method, s.ranks)).check_budget(budget.params);
             nlohmann::json options = {{"model", o->model},   {"task", task.name},     {"data", o->task.data},
-                                      {"format", o->task.format}, {"seed", o->rt.seed}, {"budget", o->budget},
+                                      {"format", o->task.format}, {"max_test", o->task.max_test}, {"seed", o->rt.seed}, {"budget", o->budget},
                                       {"budget_params", budget.params}, {"space", o->space},
                                       {"cross_attention", o->cross}, {"search", s.to_json()}, {"retrain", o->retrain},
                                       {"method", o->method}};

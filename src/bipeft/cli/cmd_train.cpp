@@ -99,7 +99,7 @@ Command add_train_command(CLI::App& root) {
             auto tokenizer = text::Tokenizer::from_model_dir(o->model);
             auto structure = resolve_structure(o->structure, *backbone);
             nlohmann::json options = {{"model", o->model},          {"task", task.name},
-                                      {"data", o->task.data},        {"format", o->task.format},
+                                      {"data", o->task.data},        {"format", o->task.format}, {"max_test", o->task.max_test},
                                       {"seed", o->rt.seed},          {"train", o->train.to_json()},
                                       {"dropout", backbone->config.dropout_rate},
                                       {"structure", structure.to_json()}};

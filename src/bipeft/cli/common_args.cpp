@@ -39,6 +39,10 @@ void add_task_options(CLI::App& app, TaskArgs& a) {
   app.add_option("--text-fields", a.text_fields, "Custom task: comma-separated input fields, in prompt order");
   app.add_option("--label-field", a.label_field, "Custom task: the label field");
   app.add_flag("--regression", a.regression, "Custom task: numeric labels scored by Pearson/Spearman");
+  app.add_option("--max-test", a.max_test,
+                 "Score a fixed subset of N test rows (the same rows for every seed; 0 = all), e.g. for IMDB's 25,000")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
 }
 
 data::TaskOptions task_options(const TaskArgs& a, uint64_t seed) {
@@ -49,6 +53,7 @@ data::TaskOptions task_options(const TaskArgs& a, uint64_t seed) {
     for (const auto& field : split(a.text_fields, ',')) o.text_fields.push_back(trim(field));
   o.label_field = a.label_field;
   o.regression = a.regression;
+  o.max_test = a.max_test;
   return o;
 }
 

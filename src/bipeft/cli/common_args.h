@@ -31,9 +31,11 @@ struct TaskArgs {
   std::string text_fields;  // comma-separated
   std::string label_field;
   bool regression = false;
+  int64_t max_test = 0;     // --max-test: a fixed subset of the test rows (0 = all)
 };
 
-/// Adds --task, --data (required, existing folder), --format, --text-fields, --label-field, --regression.
+/// Adds --task, --data (required, existing folder), --format, --text-fields, --label-field, --regression,
+/// --max-test.
 void add_task_options(CLI::App& app, TaskArgs& args);
 /// The data::TaskOptions of the flags with `seed`.
 data::TaskOptions task_options(const TaskArgs& args, uint64_t seed);

@@ -3,6 +3,7 @@
 #include "bipeft/core/error.h"
 #include "bipeft/core/strings.h"
 #include "bipeft/io/file_util.h"
+#include "bipeft/io/xz.h"
 #include "bipeft/io/json_util.h"
 
 namespace bipeft::data {
@@ -111,7 +112,7 @@ size_t Table::column(const std::string& name) const {
 }
 
 Table read_table(const std::string& path, const TableOptions& options) {
-  return parse_table(io::read_file(path), path, options);
+  return parse_table(io::read_text_file(path), path, options);
 }
 
 Table parse_table(std::string content, const std::string& path, const TableOptions& options) {
@@ -142,7 +143,7 @@ Table parse_table(std::string content, const std::string& path, const TableOptio
   return table;
 }
 
-std::vector<JsonRow> read_jsonl(const std::string& path) { return parse_jsonl(io::read_file(path), path); }
+std::vector<JsonRow> read_jsonl(const std::string& path) { return parse_jsonl(io::read_text_file(path), path); }
 
 std::vector<JsonRow> parse_jsonl(std::string content, const std::string& path) {
   const std::string text = without_bom(std::move(content));

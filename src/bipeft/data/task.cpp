@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "bipeft/core/error.h"
+#include "bipeft/core/random.h"
 #include "bipeft/core/strings.h"
 #include "bipeft/data/splits.h"
 #include "bipeft/data/task_spec.h"
@@ -50,6 +51,7 @@ const std::vector<TaskSpec>& specs() {
         spec("superglue-rte", F::SuperGlue, "superglue-rte", "rte", false, 256, acc, nli2),
         spec("wic", F::SuperGlue, "superglue-wic", "wic", false, 256, acc, boolean),
         spec("wsc", F::SuperGlue, "superglue-wsc.fixed", "wsc", false, 256, acc, boolean),
+        spec("imdb", F::Standalone, "imdb", "imdb", true, 256, acc, {"negative", "positive"}),
         spec("custom", F::Custom, "custom", "custom", false, 256, {}, {}),
     };
     for (auto& s : t) {
@@ -114,6 +116,7 @@ PromptFormat parse_prompt_format(const std::string& name) {
 std::string prompt_format_name(PromptFormat format) { return format == PromptFormat::Paper ? "paper" : "t5"; }
 
 void TaskOptions::validate(const std::string& task) const {
+  if (max_test < 0) throw ConfigError("max_test must be >= 0 (0 = every test row), got " + std::to_string(max_test));
   if (canonical_task_name(task) != "custom") return;
   if (text_fields.empty())
     throw ConfigError("custom task: --text-fields is required (comma-separated input columns, e.g. question,passage)");
@@ -123,6 +126,20 @@ void TaskOptions::validate(const std::string& task) const {
     if (f == label_field) throw ConfigError("custom task: '" + f + "' is both a text field and the label field");
   }
   if (trim(custom_prefix).empty()) throw ConfigError("custom task: the source prefix must not be empty");
+}
+
+std::vector<Example> fixed_subset(const std::vector<Example>& rows, int64_t n) {
+  if (n <= 0 || static_cast<size_t>(n) >= rows.size()) return rows;
+  std::vector<size_t> order(rows.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::mt19937_64 rng(derive_seed(0, 0x74657374737562));  // fixed: independent of --seed
+  shuffle_in_place(order, rng);
+  order.resize(static_cast<size_t>(n));
+  std::sort(order.begin(), order.end());
+  std::vector<Example> out;
+  out.reserve(order.size());
+  for (size_t i : order) out.push_back(rows[i]);
+  return out;
 }
 
 std::vector<std::string> known_tasks() {
@@ -165,9 +182,10 @@ TaskData load_task(const std::string& task, const std::string& dir, const TaskOp
   const TaskSpec& spec = task_spec(canonical_task_name(task));
   options.validate(spec.name);
   if (!io::is_dir(dir)) throw IoError("--data " + dir + ": not a folder; give the folder of the " + spec.name + " files");
-  RawTask raw = spec.family == TaskFamily::Glue        ? read_glue_task(spec, dir, options.format)
-                : spec.family == TaskFamily::SuperGlue ? read_superglue_task(spec, dir, options.format)
-                                                       : read_custom_task(dir, options);
+  RawTask raw = spec.family == TaskFamily::Glue         ? read_glue_task(spec, dir, options.format)
+                : spec.family == TaskFamily::SuperGlue  ? read_superglue_task(spec, dir, options.format)
+                : spec.family == TaskFamily::Standalone ? read_standalone_task(spec, dir, options.format)
+                                                        : read_custom_task(dir, options);
   TaskData d;
   fill_info(d, spec, options);
   if (spec.family == TaskFamily::Custom && !options.regression) {
@@ -195,6 +213,8 @@ TaskData load_task(const std::string& task, const std::string& dir, const TaskOp
   d.train = std::move(splits.train);
   d.dev = std::move(splits.dev);
   d.test = std::move(splits.test);
+  if (options.max_test > 0 && static_cast<int64_t>(d.test.size()) > options.max_test)
+    d.test = fixed_subset(d.test, options.max_test);
   for (const auto& row : raw.validation_mismatched)
     for (const auto& e : row) d.test_mismatched.push_back(e);
   for (const auto& [split, examples] : {std::pair<const char*, const std::vector<Example>*>{"train", &d.train},

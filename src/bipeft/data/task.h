@@ -26,10 +26,15 @@ struct TaskOptions {
   std::string label_field;                    // custom tasks: label column/key (required)
   bool regression = false;                    // custom tasks: labels are numbers scored by Pearson/Spearman
   std::string custom_prefix = "custom";       // custom tasks: first word of every source
+  int64_t max_test = 0;                       // > 0: score a fixed subset of this many test rows (fixed_subset)
 
   /// Throws ConfigError naming the broken constraint (custom tasks need fields and a label field).
   void validate(const std::string& task) const;
 };
+
+/// `n` rows of `rows` drawn by a fixed seed (the same rows for every --seed, so every seed and method
+/// is scored on the same subset), in their original order; all of them when n >= rows.size().
+std::vector<Example> fixed_subset(const std::vector<Example>& rows, int64_t n);
 
 struct TaskData {
   std::string name;  // canonical: see known_tasks()

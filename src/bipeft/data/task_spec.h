@@ -10,7 +10,7 @@
 
 namespace bipeft::data {
 
-enum class TaskFamily { Glue, SuperGlue, Custom };
+enum class TaskFamily { Glue, SuperGlue, Standalone, Custom };  // Standalone: own download (IMDB)
 
 struct TaskSpec {
   std::string name;                    // canonical name
@@ -49,6 +49,9 @@ struct RawTask {
 RawTask read_glue_task(const TaskSpec& spec, const std::string& dir, PromptFormat format);
 /// SuperGLUE readers (superglue_reader.cpp): `dir` holds train.jsonl and val.jsonl.
 RawTask read_superglue_task(const TaskSpec& spec, const std::string& dir, PromptFormat format);
+/// Tasks with their own download (standalone_reader.cpp): IMDB, `dir` holding train.tsv and test.tsv
+/// (or .tsv.xz) with the header label, rating, text.
+RawTask read_standalone_task(const TaskSpec& spec, const std::string& dir, PromptFormat format);
 /// Custom tasks (custom_task.cpp): train/dev[/test] .jsonl, .csv or .tsv with the fields in `options`.
 RawTask read_custom_task(const std::string& dir, const TaskOptions& options);
 
