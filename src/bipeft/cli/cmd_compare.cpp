@@ -10,6 +10,7 @@
 
 #include "bipeft/baselines/comparison.h"
 #include "bipeft/baselines/search_method.h"
+#include "bipeft/eval/constant_answer.h"
 #include "bipeft/cli/command.h"
 #include "bipeft/cli/common_args.h"
 #include "bipeft/cli/workers.h"
@@ -18,6 +19,7 @@
 #include "bipeft/cli/progress_bar.h"
 #include "bipeft/cli/resume.h"
 #include "bipeft/cli/run_header.h"
+#include "bipeft/core/autocast.h"
 #include "bipeft/core/error.h"
 #include "bipeft/core/strings.h"
 #include "bipeft/core/timer.h"
@@ -91,7 +93,7 @@ std::pair<int64_t, int64_t> parse_shard(const std::string& text) {
 Command add_compare_command(CLI::App& root) {
   struct Opts {
     std::string model, out, budget, data, space = "s2", ranks = "1,4,8", positions;
-    std::vector<std::string> tasks, methods{"bipeft", "s3delta", "prunepeft", "adalora", "random", "lora", "bitfit"};
+    std::vector<std::string> tasks, methods{"bipeft", "s3delta", "prunepeft", "adalora", "random", "lora", "bitfit", "constant"};
     int64_t seeds = 3, epochs = 0, retrain_epochs = 0, max_train = 0, max_test = 0, batch = 32, manual_rank = 8, max_triggers = 100;
     double lr = 3e-4, retrain_lr = 3e-4, dropout = -1;
     std::string format = "paper", shard;
@@ -109,8 +111,9 @@ Command add_compare_command(CLI::App& root) {
   app->add_option("--budget", o->budget, "Parameter budget of the search methods (count, ratio, ‱ or %)")->required();
   app->add_option("--out", o->out, "Output folder: table1.md, table3.md, results.json, scores.svg, cells/")->required();
   app->add_option("--methods", o->methods,
-                  "Methods: search methods (bipeft, s3delta, prunepeft, autopeft, adalora, random) and manual ones (lora, adapter, "
-                  "adapter-lr, parallel-adapter, prefix, bitfit, lnfit, full)")
+                  "Methods: search methods (bipeft, s3delta, prunepeft, autopeft, adalora, random), manual ones (lora, adapter, "
+                  "adapter-lr, parallel-adapter, prefix, bitfit, lnfit, full) and constant (the best single answer on "
+                  "dev, scored on test: the reference row)")
       ->delimiter(',')
       ->capture_default_str();
   app->add_option("--seeds", o->seeds, "Seeds per cell: --seed, --seed+1, ...")->check(whole_number(1, 100))->capture_default_str();
@@ -148,6 +151,7 @@ Command add_compare_command(CLI::App& root) {
   return {app, [o]() {
             if (auto code = launch_local_workers(o->rt, "compare")) return *code;
             auto ctx = make_run_context(o->rt, "compare");
+            const AutocastScope mixed_precision(ctx.device, autocast_requested(o->rt, ctx));
             join_workers(ctx, o->rt, o->resume, "compare");
             const auto [shard, shards] = parse_shard(o->shard);
             if (o->dropout != -1 && !(o->dropout >= 0 && o->dropout < 1))
@@ -169,6 +173,8 @@ Command add_compare_command(CLI::App& root) {
               std::string name;
               if (is_search_method(m)) {
                 name = baselines::canonical_search_method(m);
+              } else if (m == "constant") {
+                name = m;  // the constant answer chosen on dev: the reference row
               } else {
                 try {
                   peft::manual_structure({m}, o->manual_rank, {}, sites);
@@ -264,6 +270,25 @@ Command add_compare_command(CLI::App& root) {
                   if ((index - 1) % shards != shard) continue;  // another shard's cell
                   if (!task) task = data::load_task(task_name, dirs[task_name], topts);
                   io::make_dirs(cell_dir);
+                  if (method == "constant") {
+                    baselines::CellResult cell;
+                    cell.task = task_name;
+                    cell.method = method;
+                    cell.seed = seed;
+                    cell.metric = task->metrics.front();
+                    cell.backbone_params = static_cast<double>(backbone_params);
+                    const auto on_dev = eval::constant_answer(*task, task->dev, task->dev);
+                    const auto on_test = eval::constant_answer(*task, task->dev, task->test);
+                    cell.dev = on_dev.primary();
+                    cell.test = on_test.primary();
+                    cell.dev_metrics = {{"prediction", on_dev.prediction}, {"metrics", on_dev.metrics}};
+                    cell.test_metrics = {{"prediction", on_test.prediction}, {"metrics", on_test.metrics}};
+                    io::write_json_atomic(result_file, cell.to_json());
+                    cells.push_back(cell);
+                    ctx.info(label + ": constant answer '" + on_test.prediction + "', test " + cell.metric + " " +
+                             std::to_string(cell.test));
+                    continue;
+                  }
                   Timer cell_timer;
                   if (computed > 0) {
                     const double eta = computed_seconds / static_cast<double>(computed) * static_cast<double>(total - index + 1) /

@@ -6,6 +6,7 @@
 #include "bipeft/cli/common_args.h"
 #include "bipeft/cli/number_checks.h"
 #include "bipeft/cli/adapter_args.h"
+#include "bipeft/core/autocast.h"
 #include "bipeft/core/error.h"
 #include "bipeft/data/collate.h"
 #include "bipeft/eval/evaluator.h"
@@ -43,6 +44,7 @@ Command add_eval_command(CLI::App& root) {
                 throw IoError("--predictions " + o->predictions + ": " + parent.string() + " is not an existing folder");
             }
             auto ctx = make_run_context(o->rt, "eval");
+            const AutocastScope mixed_precision(ctx.device, autocast_requested(o->rt, ctx));
             const auto task = data::load_task(o->task.task, o->task.data, task_options(o->task, o->rt.seed));
             const auto& examples = data::split_by_name(task, o->split);
             auto backbone = load_backbone(o->model, ctx);

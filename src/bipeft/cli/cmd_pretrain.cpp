@@ -11,7 +11,6 @@
 #include "bipeft/cli/resume.h"
 #include "bipeft/cli/run_header.h"
 #include "bipeft/cli/workers.h"
-#include "bipeft/core/autocast.h"
 #include "bipeft/core/error.h"
 #include "bipeft/core/line_chart.h"
 #include "bipeft/core/strings.h"
@@ -40,7 +39,7 @@ std::string loss_curve_svg(const train::PretrainResult& r, const std::string& ti
 
 Command add_pretrain_command(CLI::App& root) {
   struct Opts {
-    std::string model, out, save_dtype = "f32", autocast = "off";
+    std::string model, out, save_dtype = "f32";
     std::vector<std::string> text;
     train::PretrainOptions pre;
     int64_t length = 128;
@@ -67,6 +66,15 @@ Command add_pretrain_command(CLI::App& root) {
   app->add_option("--mean-span", p.corruption.mean_span_length, "Mean hidden span length")->capture_default_str();
   app->add_option("--lr", p.lr, "AdamW peak learning rate")->capture_default_str();
   app->add_option("--weight-decay", p.weight_decay, "AdamW weight decay")->capture_default_str();
+  app->add_option_function<std::string>(
+         "--lr-scale",
+         [&p](const std::string& v) {
+           if (v != "none" && v != "rms") throw CLI::ValidationError("--lr-scale", "must be none or rms, got '" + v + "'");
+           p.rms_scaled_lr = v == "rms";
+         },
+         "Per-tensor learning rate: none (one AdamW lr), or rms (lr x the tensor's RMS, floor 1e-3: "
+         "Adafactor's relative steps; use --lr 1e-2 or so)")
+      ->default_str("none");
   app->add_option("--warmup-ratio", p.warmup_ratio, "Fraction of steps with linear warm-up")->capture_default_str();
   app->add_option("--clip", p.clip_norm, "Gradient-norm clip (0 = off)")->capture_default_str();
   app->add_option("--heldout", o->heldout, "Fraction of chunks held out for the held-out loss (0-0.5)")
@@ -82,10 +90,6 @@ Command add_pretrain_command(CLI::App& root) {
   app->add_option("--dropout", o->dropout, "Override the model's dropout_rate during pretraining (kept in its config)");
   app->add_option("--save-dtype", o->save_dtype, "Storage dtype of model.safetensors: f32, bf16 or f16")
       ->capture_default_str();
-  app->add_option("--autocast", o->autocast,
-                  "Mixed precision of the training forwards: off, or bf16 (matrix products in bfloat16, weights and "
-                  "optimizer in float32; several times faster on CPUs with AMX/AVX512-BF16, slower on others)")
-      ->capture_default_str();
   app->add_flag("--overwrite", o->overwrite, "Write into a non-empty --out");
   add_resume_options(*app, o->resume);
   add_runtime_options(*app, o->rt);
@@ -95,13 +99,7 @@ Command add_pretrain_command(CLI::App& root) {
             auto ctx = make_run_context(o->rt, "pretrain");
             // Every worker of a resumed multi-process run loads rank 0's state (weights, optimizer).
             join_workers(ctx, o->rt, o->resume, "pretrain", /*resume_in_workers=*/true);
-            try {
-              o->pre.autocast_bf16 = parse_autocast(o->autocast);
-            } catch (const ConfigError& e) {
-              throw ConfigError(std::string("--autocast: ") + e.what());
-            }
-            if (o->pre.autocast_bf16 && !cpu_has_fast_bf16() && o->rt.device == "cpu")
-              ctx.warn("--autocast bf16 on a CPU without AMX/AVX512-BF16 is likely slower than float32");
+            o->pre.autocast_bf16 = autocast_requested(o->rt, ctx);  // training forwards only
             o->pre.validate();
             c10::ScalarType storage;
             try {

@@ -11,6 +11,7 @@
 #include "bipeft/cli/number_checks.h"
 #include "bipeft/cli/resume.h"
 #include "bipeft/cli/run_header.h"
+#include "bipeft/core/autocast.h"
 #include "bipeft/core/error.h"
 #include "bipeft/core/strings.h"
 #include "bipeft/io/file_util.h"
@@ -113,6 +114,7 @@ Command add_search_command(CLI::App& root) {
   return {app, [o, app]() {
             if (auto code = launch_local_workers(o->rt, "search")) return *code;
             auto ctx = make_run_context(o->rt, "search");
+            const AutocastScope mixed_precision(ctx.device, autocast_requested(o->rt, ctx));
             join_workers(ctx, o->rt, o->resume, "search");
             try {
               o->method = baselines::canonical_search_method(o->method);

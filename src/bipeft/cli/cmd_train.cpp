@@ -9,6 +9,8 @@
 #include "bipeft/cli/jsonl_writer.h"
 #include "bipeft/cli/resume.h"
 #include "bipeft/cli/run_header.h"
+#include "bipeft/core/autocast.h"
+#include "bipeft/eval/constant_answer.h"
 #include "bipeft/core/error.h"
 #include "bipeft/io/json_util.h"
 #include "bipeft/model/t5_weights.h"
@@ -90,6 +92,7 @@ Command add_train_command(CLI::App& root) {
   return {app, [o]() {
             if (auto code = launch_local_workers(o->rt, "train")) return *code;
             auto ctx = make_run_context(o->rt, "train");
+            const AutocastScope mixed_precision(ctx.device, autocast_requested(o->rt, ctx));
             join_workers(ctx, o->rt, o->resume, "train");
             o->train.eval_test = !o->no_test;
             o->train.validate();
@@ -123,6 +126,10 @@ Command add_train_command(CLI::App& root) {
                                      {"trainable_params", model->trainable_count()},
                                      {"backbone_params", backbone->num_parameters()},
                                      {"result", result.to_json()}};
+            if (o->train.eval_test) {  // the reference the test score is read against
+              const auto constant = eval::constant_answer(task, task.dev, task.test);
+              scores["constant_answer"] = {{"prediction", constant.prediction}, {"test", constant.metrics}};
+            }
             io::write_json_atomic(path("scores.json"), scores);
             std::remove(ck.path.c_str());  // the run is complete: scores.json marks it
             ctx.info("wrote the adapter, scores.json and log.jsonl to " + o->out);

@@ -16,12 +16,17 @@ namespace bipeft::cli {
 struct RuntimeOptions {
   std::string device = "cpu";  // cpu, cuda, cuda:N
   std::string dtype = "f32";    // compute dtype of the backbone: f32, bf16, f16
+  std::string autocast = "off"; // --autocast: off, or bf16 mixed precision (core/autocast.h)
   int threads = 0;              // intra-op threads; 0 = all cores
   uint64_t seed = 42;
   bool quiet = false;           // no progress bar or info lines
   int nproc = 0;                // --nproc: local data-parallel workers to start (search, train, compare)
   int dist_timeout = 1800;      // --dist-timeout: seconds to wait for the other workers
 };
+
+/// True for --autocast bf16 (ConfigError naming the flag for an unknown value); warns on a CPU run
+/// where bf16 products are not expected to be fast.
+bool autocast_requested(const RuntimeOptions& o, const RunContext& ctx);
 
 /// Flags naming a task and its data: --task, --data, --format, and the custom-task fields.
 struct TaskArgs {

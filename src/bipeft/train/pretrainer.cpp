@@ -1,5 +1,6 @@
 #include "bipeft/train/pretrainer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -50,7 +51,8 @@ nlohmann::json PretrainOptions::to_json() const {
           {"eval_examples", eval_examples},
           {"eval_batch_size", eval_batch_size},
           {"log_every", log_every},
-          {"autocast", autocast_bf16 ? "bf16" : "off"}};
+          {"autocast", autocast_bf16 ? "bf16" : "off"},
+          {"lr_scale", rms_scaled_lr ? "rms" : "none"}};
 }
 
 nlohmann::json PretrainResult::to_json() const {
@@ -124,7 +126,10 @@ PretrainResult pretrain_model(model::T5ModelImpl& model, const text::Tokenizer& 
   const auto device = model.shared->weight.device();
   model.set_backbone_trainable(true);
   auto params = model.parameters();
-  torch::optim::AdamW opt(params, torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+  // One parameter group per tensor, so that each can take its own (RMS-scaled) learning rate.
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  for (const auto& p : params) groups.emplace_back(std::vector<torch::Tensor>{p});
+  torch::optim::AdamW opt(std::move(groups), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
   LinearSchedule schedule(o.steps, static_cast<int64_t>(o.warmup_ratio * static_cast<double>(o.steps)));
   const size_t n = corpus.train.size();
 
@@ -227,7 +232,15 @@ PretrainResult pretrain_model(model::T5ModelImpl& model, const text::Tokenizer& 
       rows.push_back(rows.size());
     }
     const double lr = o.lr * schedule.factor(step);
-    for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    for (auto& g : opt.param_groups()) {
+      double scale = 1.0;
+      if (o.rms_scaled_lr) {
+        torch::NoGradGuard ng;
+        const auto& w = g.params().front();
+        scale = std::max(1e-3, w.detach().to(at::kFloat).pow(2).mean().sqrt().item<double>());
+      }
+      static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr * scale);
+    }
     opt.zero_grad();
     // This process's shard of the batch; the gradients and loss of the whole batch on every process.
     const double loss = dp.backward_(dp.shard_loss(examples, rows, [&](const std::vector<size_t>& shard) {

@@ -31,6 +31,11 @@ struct PretrainOptions {
   int64_t eval_batch_size = 64;
   int64_t log_every = 10;           // a "step" event (mean loss of the window) every N steps
   bool autocast_bf16 = false;       // training forwards under bf16 autocast (core/autocast.h); held-out in fp32
+  // Relative steps: each weight tensor's learning rate is lr x max(RMS(tensor), 1e-3) (Adafactor's
+  // parameter scaling, nanoT5's AdamWScale). T5's init spans two orders of magnitude (embeddings
+  // N(0, 1), q N(0, (d d_kv)^-0.5)), so one absolute AdamW step is too large for q and too small
+  // for the embeddings; with this on, use a larger --lr (1e-2 to 2e-2).
+  bool rms_scaled_lr = false;
   /// Throws ConfigError naming the broken constraint.
   void validate() const;
   nlohmann::json to_json() const;
