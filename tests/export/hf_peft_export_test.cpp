@@ -2,6 +2,8 @@
 // tuning, the native copy, and export -> import round trips.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -91,10 +93,19 @@ TEST_F(HfPeftExport, ConfigListsFullTargetNamesRankPatternAndOneGlobalAlpha) {
   EXPECT_EQ(cfg["fan_in_fan_out"], false);
   EXPECT_EQ(cfg["inference_mode"], true);
   EXPECT_EQ(cfg["init_lora_weights"], true);
-  EXPECT_EQ(cfg["use_rslora"], false);
   EXPECT_TRUE(cfg["modules_to_save"].is_null());
   EXPECT_TRUE(cfg["revision"].is_null());
-  EXPECT_EQ(cfg["peft_version"], default_producer());
+  // The key set: only keys PEFT 0.6 (the first release with rank_pattern) to the newest accept as
+  // LoraConfig arguments (releases before 0.14 reject unknown keys). No peft_version, no use_rslora.
+  std::set<std::string> keys;
+  for (const auto& [k, v] : cfg.items()) keys.insert(k);
+  EXPECT_EQ(keys, (std::set<std::string>{"alpha_pattern", "auto_mapping", "base_model_name_or_path", "bias",
+                                         "fan_in_fan_out", "inference_mode", "init_lora_weights", "layers_pattern",
+                                         "layers_to_transform", "lora_alpha", "lora_dropout", "modules_to_save",
+                                         "peft_type", "r", "rank_pattern", "revision", "target_modules",
+                                         "task_type"}));
+  // Our provenance is in our own file.
+  EXPECT_EQ(io::read_json_file(out / "bipeft_export.json")["producer"], default_producer());
   EXPECT_EQ(s.lora_r, 4);
   // PEFT's own reading of the config gives every module its rank.
   auto parsed = HfPeftConfig::read(out / "adapter_config.json");
@@ -157,6 +168,11 @@ TEST_F(HfPeftExport, LoraLnfitBitfitExportKeepsEveryPartSomewhere) {
   // LN tuning: a PEFT adapter in ln_tuning/ holding the whole new norm weight.
   auto ln_cfg = io::read_json_file(out / "ln_tuning/adapter_config.json");
   EXPECT_EQ(ln_cfg["peft_type"], "LN_TUNING");
+  std::set<std::string> ln_keys;  // LNTuningConfig's arguments since PEFT 0.11, its first release
+  for (const auto& [k, v] : ln_cfg.items()) ln_keys.insert(k);
+  EXPECT_EQ(ln_keys, (std::set<std::string>{"auto_mapping", "base_model_name_or_path", "inference_mode",
+                                            "modules_to_save", "peft_type", "revision", "target_modules",
+                                            "task_type"}));
   EXPECT_EQ(ln_cfg["task_type"], "SEQ_2_SEQ_LM");
   EXPECT_EQ(ln_cfg["target_modules"], nlohmann::json({kEncLn, kDecFinal}));
   auto ln = io::SafetensorsReader::open(out / "ln_tuning/adapter_model.safetensors");

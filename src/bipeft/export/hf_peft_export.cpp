@@ -29,8 +29,12 @@ std::vector<peft::HfPeftPart> parts_of_type(const peft::PeftModelImpl& model, co
   return out;
 }
 
-/// Fields every PEFT config we write shares. Only keys PEFT has long known are written (older versions reject
-/// unknown keys); use_rslora (PEFT 0.7) and peft_version are the newest.
+/// Fields every PEFT config we write shares. Only keys that every PEFT release able to hold the adapter
+/// accepts as constructor arguments are written: releases before the forward-compatibility filter of
+/// PEFT 0.14 pass the whole JSON to the config class and reject any unknown key ("got an unexpected
+/// keyword argument"). Our provenance goes to bipeft_export.json, not to PEFT's `peft_version` (a newer
+/// field that holds PEFT's own version). The key sets are pinned by tests/export/hf_peft_export_test.cpp
+/// and the releases they were checked against are listed in docs/export.md.
 nlohmann::json base_config(const std::string& peft_type, const std::vector<std::string>& modules,
                            const HfPeftExportOptions& options) {
   return {{"peft_type", peft_type},
@@ -39,7 +43,6 @@ nlohmann::json base_config(const std::string& peft_type, const std::vector<std::
           {"revision", nullptr},
           {"inference_mode", true},
           {"auto_mapping", nullptr},
-          {"peft_version", options.producer.empty() ? default_producer() : options.producer},
           {"target_modules", modules},
           {"modules_to_save", nullptr}};
 }
@@ -103,8 +106,7 @@ std::optional<HfAdapter> hf_lora_adapter(const peft::PeftModelImpl& model, const
   a.config["lora_dropout"] = 0.0;
   a.config["bias"] = "none";
   a.config["fan_in_fan_out"] = false;
-  a.config["init_lora_weights"] = true;
-  a.config["use_rslora"] = false;
+  a.config["init_lora_weights"] = true;  // (use_rslora, PEFT >= 0.8, is left out: its default, false, is ours)
   a.config["layers_to_transform"] = nullptr;
   a.config["layers_pattern"] = nullptr;
   return a;

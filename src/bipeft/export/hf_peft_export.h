@@ -37,7 +37,7 @@ struct HfAdapter {
 struct HfPeftExportOptions {
   std::string base_model_name_or_path;  // written to adapter_config.json (the --model path)
   std::string native_source;  // native adapter folder copied verbatim to <out>/native; empty: saved from the model
-  std::string producer;       // "peft_version" field; empty: "bipeft-<version>"
+  std::string producer;       // bipeft_export.json's "producer"; empty: "bipeft-<version>"
 };
 
 /// What an export wrote.
