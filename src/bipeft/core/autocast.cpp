@@ -46,6 +46,12 @@ AutocastScope::AutocastScope(c10::Device device, bool enabled) {
   active_ = true;
   cuda_ = device.is_cuda();
   was_enabled_ = autocast_enabled(cuda_);
+  was_caching_ = at::autocast::is_autocast_cache_enabled();
+  // Autocast caches the bf16 copy of each weight that requires grad until the outermost region ends.
+  // A scope may span a whole training run (the CLI wraps train/search in one), and the cached copies
+  // would then keep the first step's weights for every later forward: training would not move. So
+  // casts are not cached; each forward casts the current weights.
+  at::autocast::set_autocast_cache_enabled(false);
   set_autocast(cuda_, true);
   at::autocast::increment_nesting();
 }
@@ -54,6 +60,7 @@ AutocastScope::~AutocastScope() {
   if (!active_) return;
   if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
   set_autocast(cuda_, was_enabled_);
+  at::autocast::set_autocast_cache_enabled(was_caching_);
 }
 
 bool cpu_has_fast_bf16() {

@@ -15,7 +15,8 @@ bool parse_autocast(const std::string& value);
 
 /// Enables bf16 autocast for `device` (CPU or CUDA) for its lifetime when `enabled`, restoring the
 /// previous state afterwards; a no-op otherwise. Thread-local, like autocast itself: the backward
-/// pass needs no scope.
+/// pass needs no scope. A scope may span many optimizer steps: weight casts are not cached inside it
+/// (autocast's cache would keep the first step's weights until the scope ends).
 class AutocastScope {
  public:
   AutocastScope(c10::Device device, bool enabled);
@@ -24,7 +25,7 @@ class AutocastScope {
   AutocastScope& operator=(const AutocastScope&) = delete;
 
  private:
-  bool active_ = false, cuda_ = false, was_enabled_ = false;
+  bool active_ = false, cuda_ = false, was_enabled_ = false, was_caching_ = true;
 };
 
 /// True when this CPU advertises AMX-BF16 or AVX512-BF16 (Linux /proc/cpuinfo; false elsewhere):
