@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 
 #include <ATen/ATen.h>
@@ -65,6 +66,36 @@ TEST(RunState, RoundTripsTensorsOptimizerAndGenerator) {
   opt.step();
   opt2.step();
   EXPECT_TRUE(w2.equal(w));
+}
+
+TEST(RunState, TheSaveFaultSeamRunsHalfWayAndAFailedSaveKeepsThePreviousFile) {
+  test::TempDir tmp;
+  const std::string path = tmp / "state.safetensors";
+  RunState a("train");
+  a.meta["step"] = 1;
+  a.put("w", at::arange(1000, at::kFloat));
+  std::vector<int> seen;
+  set_save_fault_hook([&](int save) {
+    seen.push_back(save);
+    // Half-way: the temporary file exists, the target is still the previous state.
+    if (seen.size() == 2) {
+      EXPECT_EQ(RunState::load(path, "train").meta.at("step"), 1);
+      throw IoError("injected");
+    }
+  });
+  a.save(path);  // save 1: completes
+  a.meta["step"] = 2;
+  EXPECT_THROW(a.save(path), IoError);  // save 2: fails half-way
+  set_save_fault_hook(nullptr);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[1], seen[0] + 1);  // the process's save count
+  const auto back = RunState::load(path, "train");
+  EXPECT_EQ(back.meta.at("step"), 1);  // the earlier state, whole
+  EXPECT_TRUE(back.get("w").equal(at::arange(1000, at::kFloat)));
+  for (const auto& e : std::filesystem::directory_iterator(tmp.str()))
+    EXPECT_EQ(e.path().filename().string(), "state.safetensors") << "a temporary file was left behind";
+  a.save(path);  // without the hook: saves normally
+  EXPECT_EQ(RunState::load(path, "train").meta.at("step"), 2);
 }
 
 TEST(RunState, WrongKindMissingEntriesAndShapeMismatchAreFormatErrors) {

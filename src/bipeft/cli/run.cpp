@@ -3,6 +3,8 @@
 #include "bipeft/build_info.h"
 
 #include <algorithm>
+#include <csignal>
+#include <cstdlib>
 #include <functional>
 #include <iostream>
 #include <optional>
@@ -17,6 +19,7 @@
 #include "bipeft/core/error.h"
 #include "bipeft/core/system_info.h"
 #include "bipeft/dist/communicator.h"
+#include "bipeft/train/run_state.h"
 
 namespace bipeft::cli {
 
@@ -61,9 +64,21 @@ int fail_with_current_exception(const std::string& command) {
   }
 }
 
+// The interruption tests' fault injection: BIPEFT_FAULT_KILL_IN_SAVE=N kills the process with SIGKILL
+// half-way through writing the N-th run-state save (train::set_save_fault_hook).
+void install_fault_injection() {
+  const char* fault = std::getenv("BIPEFT_FAULT_KILL_IN_SAVE");
+  if (fault == nullptr || *fault == '\0') return;
+  const int n = std::atoi(fault);
+  train::set_save_fault_hook([n](int save) {
+    if (save == n) std::raise(SIGKILL);
+  });
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
+  install_fault_injection();
   CLI::App app{"bipeft: budget-guided search, training and export of PEFT structures for T5 models"};
   app.footer(kFooter);
   app.require_subcommand(1);

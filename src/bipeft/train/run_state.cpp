@@ -1,7 +1,5 @@
 #include "bipeft/train/run_state.h"
 
-#include <csignal>
-#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
@@ -26,8 +24,9 @@ at::Tensor bytes_tensor(const std::string& bytes) {
   return t;
 }
 
-// The save count of this process, for the fault-injection hook.
+// The save count of this process, and the fault-injection seam (set_save_fault_hook).
 int g_saves = 0;
+SaveFaultHook g_fault_hook;
 
 }  // namespace
 
@@ -156,15 +155,19 @@ void RunState::save(const std::string& path) const {
   nlohmann::json doc = {{"kind", kind_}, {"meta", meta}};
   const std::string bytes = io::safetensors_bytes(named, {{"format", "pt"}, {kStateKey, doc.dump()}});
   ++g_saves;
-  const char* fault = std::getenv("BIPEFT_FAULT_KILL_IN_SAVE");
   io::AtomicFile f(path);
-  if (fault != nullptr && std::atoi(fault) == g_saves) {
-    f.write(bytes.data(), bytes.size() / 2);
-    std::raise(SIGKILL);
+  if (g_fault_hook) {
+    const size_t half = bytes.size() / 2;
+    f.write(bytes.data(), half);
+    g_fault_hook(g_saves);
+    f.write(bytes.data() + half, bytes.size() - half);
+  } else {
+    f.write(bytes);
   }
-  f.write(bytes);
   f.commit();
 }
+
+void set_save_fault_hook(SaveFaultHook hook) { g_fault_hook = std::move(hook); }
 
 RunState RunState::load(const std::string& path, const std::string& kind) {
   auto reader = io::SafetensorsReader::open(path);

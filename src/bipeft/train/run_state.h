@@ -4,6 +4,7 @@
 // optimizer states, generator states and a JSON document of counters, all in one safetensors file
 // written atomically (temp file + fsync + rename; the JSON rides in the header's __metadata__).
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -65,8 +66,8 @@ class RunState {
   void put_generator(const std::string& name, const at::Generator& gen);
   void get_generator(const std::string& name, at::Generator& gen) const;
 
-  /// Writes the state atomically. The test hook BIPEFT_FAULT_KILL_IN_SAVE=N kills the process with
-  /// SIGKILL half-way through writing the temporary file of the N-th save of this process.
+  /// Writes the state atomically (a temporary file renamed into place). With a save-fault hook set
+  /// (set_save_fault_hook), the hook runs half-way through the temporary file.
   void save(const std::string& path) const;
   /// Reads a state written by save(); FormatError when the file is not a `kind` state.
   static RunState load(const std::string& path, const std::string& kind);
@@ -76,6 +77,14 @@ class RunState {
   std::string source_;  // file it was loaded from (for messages)
   std::map<std::string, at::Tensor> tensors_;
 };
+
+/// A test seam for interruption tests: RunState::save calls the hook with this process's save count
+/// (1 for the first save) after writing half of the temporary file; a hook may end the process there
+/// (the CLI installs one that raises SIGKILL at the N-th save under BIPEFT_FAULT_KILL_IN_SAVE=N) or
+/// throw, which leaves the previous state file untouched. An empty hook (the default) removes it.
+/// Set it before any run starts; it is not synchronised with saves in flight.
+using SaveFaultHook = std::function<void(int save_index)>;
+void set_save_fault_hook(SaveFaultHook hook);
 
 /// The default generator of `device` (dropout and other global randomness).
 at::Generator default_generator(const c10::Device& device);
