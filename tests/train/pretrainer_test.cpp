@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <fstream>
 
 #include "bipeft/core/error.h"
@@ -73,6 +74,7 @@ PretrainOptions quick_options() {
   o.steps = 30;
   o.batch_size = 8;
   o.lr = 1e-2;
+  o.rms_scaled_lr = false;  // these tests fix the loop, not the step rule; absolute steps learn faster here
   o.warmup_ratio = 0.1;
   o.eval_every = 10;
   o.log_every = 5;
@@ -101,6 +103,44 @@ TEST(Pretrainer, HeldOutLossFallsAndWeightsAreFrozenAfterwards) {
   EXPECT_FALSE(model->is_training());
   EXPECT_EQ(rec->events.front()["event"], "start");
   EXPECT_EQ(rec->events.back()["event"], "done");
+}
+
+// --lr-scale rms: each tensor moves in proportion to its own scale. With one absolute AdamW lr the
+// small-init q (N(0, (d d_kv)^-0.5)) moves by a far larger share of itself than the N(0, 1)
+// embeddings; with RMS-scaled steps the two shares are of one order, and the held-out loss falls.
+TEST(Pretrainer, RmsScaledStepsMoveEachTensorInProportionToItsScale) {
+  test::TempDir dir;
+  const auto corpus = data::read_text_corpus(tokenizer(), {write_corpus(dir, 80)}, 16, 0.2);
+  auto relative_moves = [&](bool rms, double lr, double* heldout_gain) {
+    auto model = test::tiny_t5_with_real_vocab(3);
+    const auto q0 = model->encoder->blocks[0]->self_attention->SelfAttention->q->weight.detach().clone();
+    const auto e0 = model->shared->weight.detach().clone();
+    auto o = quick_options();
+    o.steps = 10;
+    o.rms_scaled_lr = rms;
+    o.lr = lr;
+    RunContext ctx;
+    const auto r = pretrain_model(*model, tokenizer(), corpus, o, ctx);
+    *heldout_gain = r.heldout_curve.front()[1] - r.heldout_loss;
+    auto rel = [](const at::Tensor& now, const at::Tensor& before) {
+      return ((now - before).norm() / before.norm()).item<double>();
+    };
+    return std::make_pair(rel(model->encoder->blocks[0]->self_attention->SelfAttention->q->weight, q0),
+                          rel(model->shared->weight, e0));
+  };
+  double gain_abs = 0, gain_rms = 0;
+  const auto [q_abs, e_abs] = relative_moves(false, 1e-2, &gain_abs);
+  const auto [q_rms, e_rms] = relative_moves(true, 1e-1, &gain_rms);
+  // The tiny model's q starts at N(0, (32 * 8)^-0.5): 1/16 of the embeddings' scale, so equal absolute
+  // steps move it by ~16x the embeddings' share (12.4 measured); relative steps by a similar share.
+  EXPECT_GT(q_abs / e_abs, 8.0) << q_abs << " " << e_abs;
+  EXPECT_LT(q_rms / e_rms, 4.0) << q_rms << " " << e_rms;
+  EXPECT_GT(q_rms / e_rms, 0.25) << q_rms << " " << e_rms;
+  RecordProperty("rms_ratio", std::to_string(q_rms / e_rms));
+  std::fprintf(stderr, "relative moves q/embeddings: absolute steps %.2f, rms steps %.2f\n", q_abs / e_abs, q_rms / e_rms);
+  EXPECT_GT(gain_rms, 1.0);  // it learns
+  EXPECT_GT(gain_abs, 1.0);
+  EXPECT_TRUE(PretrainOptions{}.rms_scaled_lr);  // the default
 }
 
 TEST(Pretrainer, StoppedAndResumedRunEndsBitIdentical) {

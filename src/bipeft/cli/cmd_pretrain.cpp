@@ -64,7 +64,8 @@ Command add_pretrain_command(CLI::App& root) {
       ->capture_default_str();
   app->add_option("--noise", p.corruption.noise_density, "Fraction of tokens hidden")->capture_default_str();
   app->add_option("--mean-span", p.corruption.mean_span_length, "Mean hidden span length")->capture_default_str();
-  app->add_option("--lr", p.lr, "AdamW peak learning rate")->capture_default_str();
+  app->add_option("--lr", p.lr, "AdamW peak learning rate (with --lr-scale rms: relative to each tensor's RMS)")
+      ->capture_default_str();
   app->add_option("--weight-decay", p.weight_decay, "AdamW weight decay")->capture_default_str();
   app->add_option_function<std::string>(
          "--lr-scale",
@@ -72,9 +73,9 @@ Command add_pretrain_command(CLI::App& root) {
            if (v != "none" && v != "rms") throw CLI::ValidationError("--lr-scale", "must be none or rms, got '" + v + "'");
            p.rms_scaled_lr = v == "rms";
          },
-         "Per-tensor learning rate: none (one AdamW lr), or rms (lr x the tensor's RMS, floor 1e-3: "
-         "Adafactor's relative steps; use --lr 1e-2 or so)")
-      ->default_str("none");
+         "Per-tensor learning rate: rms (lr x the tensor's RMS, floor 1e-3: Adafactor's relative steps, "
+         "T5's own), or none (one absolute AdamW lr for every tensor; then use --lr 1e-3 or so)")
+      ->default_str("rms");
   app->add_option("--warmup-ratio", p.warmup_ratio, "Fraction of steps with linear warm-up")->capture_default_str();
   app->add_option("--clip", p.clip_norm, "Gradient-norm clip (0 = off)")->capture_default_str();
   app->add_option("--heldout", o->heldout, "Fraction of chunks held out for the held-out loss (0-0.5)")

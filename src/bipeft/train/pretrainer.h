@@ -22,7 +22,7 @@ struct PretrainOptions {
   int64_t steps = 2000;             // optimizer steps (the corpus is repeated as needed)
   int64_t batch_size = 32;          // chunks per step
   data::SpanCorruptionOptions corruption;
-  double lr = 1e-3;                 // AdamW peak learning rate
+  double lr = 1e-2;                 // AdamW peak learning rate (relative to each tensor's RMS by default)
   double weight_decay = 0.01;
   double warmup_ratio = 0.05;       // fraction of the steps with linear warm-up, in [0, 1)
   double clip_norm = 1.0;           // gradient-norm clip; 0 disables
@@ -31,11 +31,12 @@ struct PretrainOptions {
   int64_t eval_batch_size = 64;
   int64_t log_every = 10;           // a "step" event (mean loss of the window) every N steps
   bool autocast_bf16 = false;       // training forwards under bf16 autocast (core/autocast.h); held-out in fp32
-  // Relative steps: each weight tensor's learning rate is lr x max(RMS(tensor), 1e-3) (Adafactor's
-  // parameter scaling, nanoT5's AdamWScale). T5's init spans two orders of magnitude (embeddings
-  // N(0, 1), q N(0, (d d_kv)^-0.5)), so one absolute AdamW step is too large for q and too small
-  // for the embeddings; with this on, use a larger --lr (1e-2 to 2e-2).
-  bool rms_scaled_lr = false;
+  // Relative steps (the default): each weight tensor's learning rate is lr x max(RMS(tensor), 1e-3)
+  // (Adafactor's parameter scaling, as T5 was trained; nanoT5's AdamWScale). T5's init spans 90x
+  // (embeddings N(0, 1), q N(0, (d d_kv)^-0.5)) and its attention has no 1/sqrt(d_k): one absolute
+  // AdamW step for all lets q grow ~11x in 10K steps (measured, examples/backbone-wip), the attention
+  // logits saturate and learning stalls. false: one absolute lr (then use ~1e-3).
+  bool rms_scaled_lr = true;
   /// Throws ConfigError naming the broken constraint.
   void validate() const;
   nlohmann::json to_json() const;
