@@ -22,6 +22,7 @@ TEST(ConstantAnswer, MajorityOfTheChoosingSplitScoredOnTheOther) {
   EXPECT_EQ(c.prediction, "1");
   ASSERT_EQ(c.metrics.size(), 1u);
   EXPECT_NEAR(c.primary(), 25.0, 1e-9);
+  EXPECT_NEAR(c.chosen_primary(), 75.0, 1e-9);  // its score on the split it was chosen on
   EXPECT_NEAR(constant_answer(task, rows({"0", "0", "1"}), rows({"0", "0", "0", "1"})).primary(), 75.0, 1e-9);
 }
 

@@ -270,22 +270,21 @@ Command add_compare_command(CLI::App& root) {
                   if ((index - 1) % shards != shard) continue;  // another shard's cell
                   if (!task) task = data::load_task(task_name, dirs[task_name], topts);
                   io::make_dirs(cell_dir);
+                  baselines::CellResult cell;
+                  cell.task = task_name;
+                  cell.method = method;
+                  cell.seed = seed;
+                  cell.metric = task->metrics.front();
+                  cell.backbone_params = static_cast<double>(backbone_params);
                   if (method == "constant") {
-                    baselines::CellResult cell;
-                    cell.task = task_name;
-                    cell.method = method;
-                    cell.seed = seed;
-                    cell.metric = task->metrics.front();
-                    cell.backbone_params = static_cast<double>(backbone_params);
-                    const auto on_dev = eval::constant_answer(*task, task->dev, task->dev);
-                    const auto on_test = eval::constant_answer(*task, task->dev, task->test);
-                    cell.dev = on_dev.primary();
-                    cell.test = on_test.primary();
-                    cell.dev_metrics = {{"prediction", on_dev.prediction}, {"metrics", on_dev.metrics}};
-                    cell.test_metrics = {{"prediction", on_test.prediction}, {"metrics", on_test.metrics}};
+                    const auto constant = eval::constant_answer(*task, task->dev, task->test);
+                    cell.dev = constant.chosen_primary();
+                    cell.test = constant.primary();
+                    cell.dev_metrics = {{"prediction", constant.prediction}, {"metrics", constant.chosen_metrics}};
+                    cell.test_metrics = {{"prediction", constant.prediction}, {"metrics", constant.metrics}};
                     io::write_json_atomic(result_file, cell.to_json());
                     cells.push_back(cell);
-                    ctx.info(label + ": constant answer '" + on_test.prediction + "', test " + cell.metric + " " +
+                    ctx.info(label + ": constant answer '" + constant.prediction + "', test " + cell.metric + " " +
                              std::to_string(cell.test));
                     continue;
                   }
@@ -313,12 +312,6 @@ Command add_compare_command(CLI::App& root) {
                   auto topts_train = to;
                   topts_train.epochs = o->retrain_epochs > 0 ? o->retrain_epochs
                                                              : (o->epochs > 0 ? o->epochs : schedule.paper_epochs);
-                  baselines::CellResult cell;
-                  cell.task = task_name;
-                  cell.method = method;
-                  cell.seed = seed;
-                  cell.metric = task->metrics.front();
-                  cell.backbone_params = static_cast<double>(backbone_params);
                   peft::Structure structure;
                   if (is_search_method(method)) {
                     const auto ck = checkpointing(cell_dir, "search_state.safetensors", ResumeArgs{cell_dir, o->resume.every});

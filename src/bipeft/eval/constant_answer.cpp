@@ -21,19 +21,18 @@ ConstantAnswer constant_answer(const data::TaskData& task, const std::vector<dat
     std::sort(by_count.begin(), by_count.end());
     for (size_t i = 0; i < by_count.size() && i < 16; ++i) candidates.push_back(by_count[i].second);
   }
-  std::string best;
+  ConstantAnswer out;
   double best_value = -1e300;
   for (const auto& c : candidates) {
-    const auto m = score(task, std::vector<std::string>(choose_on.size(), c), choose_on);
+    auto m = score(task, std::vector<std::string>(choose_on.size(), c), choose_on);
     const double v = m.empty() ? 0.0 : m.front().second;
     if (v > best_value) {
       best_value = v;
-      best = c;
+      out.prediction = c;
+      out.chosen_metrics = std::move(m);
     }
   }
-  ConstantAnswer out;
-  out.prediction = best;
-  out.metrics = score(task, std::vector<std::string>(score_on.size(), best), score_on);
+  out.metrics = score(task, std::vector<std::string>(score_on.size(), out.prediction), score_on);
   return out;
 }
 

@@ -13,7 +13,9 @@ namespace bipeft::eval {
 struct ConstantAnswer {
   std::string prediction;                                // the answer given to every input
   std::vector<std::pair<std::string, double>> metrics;   // on the scored split, task metric order
+  std::vector<std::pair<std::string, double>> chosen_metrics;  // on the split it was chosen on
   double primary() const { return metrics.empty() ? 0.0 : metrics.front().second; }
+  double chosen_primary() const { return chosen_metrics.empty() ? 0.0 : chosen_metrics.front().second; }
 };
 
 /// Among the task's label strings (regression and free-text tasks: the targets found in `choose_on`),

@@ -232,14 +232,17 @@ PretrainResult pretrain_model(model::T5ModelImpl& model, const text::Tokenizer& 
       rows.push_back(rows.size());
     }
     const double lr = o.lr * schedule.factor(step);
-    for (auto& g : opt.param_groups()) {
-      double scale = 1.0;
-      if (o.rms_scaled_lr) {
-        torch::NoGradGuard ng;
-        const auto& w = g.params().front();
-        scale = std::max(1e-3, w.detach().to(at::kFloat).pow(2).mean().sqrt().item<double>());
-      }
-      static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr * scale);
+    auto& groups = opt.param_groups();
+    at::Tensor rms;  // each tensor's RMS, brought to the host in one transfer (not one sync per tensor)
+    if (o.rms_scaled_lr) {
+      torch::NoGradGuard ng;
+      std::vector<at::Tensor> each;
+      for (auto& g : groups) each.push_back(g.params().front().detach().to(at::kFloat).pow(2).mean().sqrt());
+      rms = at::stack(each).to(at::kCPU, at::kDouble);
+    }
+    for (size_t i = 0; i < groups.size(); ++i) {
+      const double scale = rms.defined() ? std::max(1e-3, rms[static_cast<int64_t>(i)].item<double>()) : 1.0;
+      static_cast<torch::optim::AdamWOptions&>(groups[i].options()).lr(lr * scale);
     }
     opt.zero_grad();
     // This process's shard of the batch; the gradients and loss of the whole batch on every process.
