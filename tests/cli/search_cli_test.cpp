@@ -58,12 +58,15 @@ TEST_F(SearchCli, NoBudgetFillKeepsTheArgmaxRanks) {
   int fixed = 0;
   for (std::string line; std::getline(trace, line);) {
     const auto e = nlohmann::json::parse(line);
-    if (e["event"] == "start") EXPECT_EQ(e["options"]["budget_fill"], false);
-    if (e.contains("fixed"))
+    if (e["event"] == "start") {
+      EXPECT_EQ(e["options"]["budget_fill"], false);
+    }
+    if (e.contains("fixed")) {
       for (const auto& f : e["fixed"]) {
         ++fixed;
         EXPECT_FALSE(f.contains("argmax_rank")) << f;
       }
+    }
   }
   EXPECT_GT(fixed, 0);
 }

@@ -9,6 +9,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/optim/adam.h>
 
 #include "bipeft/search/search_data.h"
 #include "test_util.h"
@@ -165,6 +166,61 @@ TEST(Architecture, RankCostPullsBetaTowardsTheSmallerRanks) {
   // Fixed and removed modules cost nothing.
   for (size_t i = 0; i < a.modules.size(); ++i) a.fix_dimension_(i, 1);
   EXPECT_FALSE(a.rank_cost(1.0).defined());
+}
+
+// A synthetic dimension-stage loss: sum over ranked modules of w . mask, so dL/dy_k is the sum of w
+// over the first candidates[k] components (negative = a saving).
+at::Tensor mask_loss(Architecture& a, const std::vector<float>& w) {
+  at::Tensor loss = at::zeros({});
+  for (auto& m : a.modules) {
+    if (!m.ranked || m.removed) continue;
+    const auto& g = m.module->gate();
+    if (!g.mask.defined()) continue;
+    loss = loss + (g.mask.to(at::kFloat).narrow(0, 0, static_cast<int64_t>(w.size())) * at::tensor(w)).sum();
+  }
+  return loss;
+}
+
+// Runs `steps` dimension-stage steps of Adam on beta against mask_loss(w) plus the rank price `eps`;
+// returns each ranked module's argmax candidate.
+std::vector<int64_t> beta_choices_under_price(const std::vector<float>& w, double eps, int steps,
+                                              std::vector<double>* gains = nullptr) {
+  TinySupernet t;
+  auto& a = *t.arch;
+  torch::optim::Adam opt(std::vector<at::Tensor>{a.beta}, torch::optim::AdamOptions(0.05));
+  for (int s = 0; s < steps; ++s) {
+    opt.zero_grad();
+    a.sample_gates_(Architecture::Stage::Dimension, 1.0, t.gen);
+    auto loss = mask_loss(a, w);
+    if (auto price = a.rank_price(eps); price.defined()) loss = loss + price;
+    loss.backward();
+    opt.step();
+    a.observe_rank_gradient_(/*price_in_loss=*/true);
+  }
+  if (gains != nullptr) *gains = a.rank_gains();
+  std::vector<int64_t> out;
+  for (size_t i = 0; i < a.modules.size(); ++i)
+    if (a.modules[i].ranked) out.push_back(a.candidate_index(i));
+  return out;
+}
+
+TEST(Architecture, RankPriceBreaksTiesTowardsTheSmallerRankButNotARealSaving) {
+  {
+    TinySupernet t;
+    t.arch->sample_gates_(Architecture::Stage::Dimension, 1.0, t.gen);
+    EXPECT_FALSE(t.arch->rank_price(0.3).defined()) << "a price before any gain was observed";
+    EXPECT_FALSE(t.arch->rank_price(0.0).defined());
+  }
+  // Components 1-2 save, 3-4 save nothing (ranks {1, 2, 4}): dL/dy = (-1, -2, -2), a tie of ranks 2 and 4.
+  std::vector<double> gains;
+  for (int64_t k : beta_choices_under_price({-1, -1, 0, 0}, 0.3, 150, &gains)) EXPECT_EQ(k, 1);
+  ASSERT_FALSE(gains.empty());
+  for (double g : gains) EXPECT_NEAR(g, 1.0, 1e-4) << "gain range = max - min of dL/dy without the price";
+  // Every component saves: dL/dy = (-1, -2, -4); the price (0.3 x 3 x share) does not outweigh it.
+  for (int64_t k : beta_choices_under_price({-1, -1, -1, -1}, 0.3, 150)) EXPECT_EQ(k, 2);
+  // Without the price a tie stays a tie: beta's ranks 2 and 4 receive the same gradient, so a module
+  // whose argmax is the smallest rank after a step is never the outcome; both ties occur over modules.
+  for (int64_t k : beta_choices_under_price({-1, -1, 0, 0}, 0.0, 150)) EXPECT_NE(k, 0);
 }
 
 }  // namespace

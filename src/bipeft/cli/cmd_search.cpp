@@ -19,7 +19,7 @@
 #include "bipeft/model/t5_weights.h"
 #include "bipeft/peft/adapter_io.h"
 #include "bipeft/search/budget.h"
-#include "bipeft/search/plots.h"
+#include "bipeft/search/search_outputs.h"
 #include "bipeft/search/search_data.h"
 #include "bipeft/search/searcher.h"
 #include "bipeft/train/trainer.h"
@@ -205,22 +205,13 @@ Command add_search_command(CLI::App& root) {
                                                        budget.params, ctx, search_ck);
 
             const int64_t backbone_params = backbone->num_parameters();
-            auto structure = result.structure.to_json();
-            structure["trainable_params"] = result.params;
-            structure["backbone_params"] = backbone_params;
-            structure["ratio"] = result.params / static_cast<double>(backbone_params);
-            structure["per_myriad"] = 1e4 * result.params / static_cast<double>(backbone_params);
-            structure["budget"] = budget.params;
-            structure["task"] = task.name;
-            structure["space"] = o->space;
-            structure["method"] = o->method;
-            io::write_json_atomic(path("structure.json"), structure);
-            io::write_file_atomic(path("budget_curve.svg"),
-                                  search::budget_curve_svg(result.curve, budget.params, o->method + " search: " + task.name));
-            io::write_file_atomic(path("structure_heatmap.svg"),
-                                  search::structure_heatmap_svg(result.structure, backbone->sites(), s.ranks,
-                                                                "Selected structure (" + task.name + ", " +
-                                                                    human_count(result.params) + " parameters)"));
+            search::SearchOutputInfo out_info;
+            out_info.task = task.name;
+            out_info.space = o->space;
+            out_info.method = o->method;
+            out_info.backbone_params = backbone_params;
+            out_info.ranks = s.ranks;
+            search::write_search_outputs(o->out, result, out_info, backbone->sites());
             ctx.info("found " + std::to_string(result.structure.modules.size()) + " modules, " +
                      std::to_string(static_cast<int64_t>(result.params)) + " parameters (" +
                      std::to_string(1e4 * result.params / static_cast<double>(backbone_params)) + "\u2031), " +

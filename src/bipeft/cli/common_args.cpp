@@ -161,6 +161,11 @@ void add_selection_options(CLI::App& app, search::SearchOptions& s) {
                  "Ours: add COST x expected parameters / largest parameters of each module to beta's objective "
                  "(pulls ties between ranks to the smaller one; 0 = off)")
       ->capture_default_str();
+  app.add_option("--rank-price", s.rank_price,
+                 "Ours: in the dimension stage a larger rank must save more than EPS x the module's gain range "
+                 "x its share of the extra parameters (beta's own tie-break towards the smaller of two ranks "
+                 "that save the same; 0 = the paper)")
+      ->capture_default_str();
   app.add_option("--rank-window", s.rank_window,
                  "Beta snapshots the rank stability (Eq. 9-10) looks back over: 0 = those since the last trigger "
                  "(the paper's code), N >= 2 = the last N, kept across triggers (ours)")

@@ -56,10 +56,15 @@ struct RunContext {
   std::shared_ptr<EventSink> events;       // may be null
   LogCallback log;                         // may be empty
   const std::atomic<bool>* stop_requested = nullptr;  // set by the CLI's signal handler
+  // Asked between steps (whisper.cpp's abort callback): return true to stop the run. A stopped run
+  // throws Interrupted after saving its state when checkpointing is on, as on SIGINT.
+  std::function<bool()> abort_callback;
   std::shared_ptr<dist::Communicator> comm;  // the other processes of a data-parallel run; null = one process
 
-  /// True once the caller asked the run to stop (SIGINT/SIGTERM).
-  bool should_stop() const { return stop_requested != nullptr && stop_requested->load(); }
+  /// True once the caller asked the run to stop (SIGINT/SIGTERM, or abort_callback returned true).
+  bool should_stop() const {
+    return (stop_requested != nullptr && stop_requested->load()) || (abort_callback && abort_callback());
+  }
   void info(const std::string& msg) const {
     if (log) log(LogLevel::Info, msg);
   }

@@ -43,6 +43,7 @@ Architecture::Architecture(const std::vector<peft::PeftModulePtr>& searchable, c
   alpha.normal_(0.0, o.arch_init_std, gen);
   beta = at::empty({std::max<int64_t>(rows, 0), C});
   beta.normal_(0.0, o.arch_init_std, gen);
+  rank_gain_.assign(static_cast<size_t>(std::max<int64_t>(rows, 0)), 0.0);
   alpha.set_requires_grad(true);
   beta.set_requires_grad(true);
   tri_ = at::zeros({C, rank_max_});
@@ -173,7 +174,52 @@ at::Tensor Architecture::rank_cost(double cost) const {
   return cost * (p * sizes).sum();
 }
 
+at::Tensor Architecture::rank_price(double eps) {
+  rank_price_used_ = at::Tensor();
+  if (!(eps > 0) || !rank_sample_.defined()) return {};
+  const int64_t C = static_cast<int64_t>(candidates.size());
+  std::vector<double> price(static_cast<size_t>(rank_sample_.size(0) * C), 0.0);
+  bool any = false;
+  for (const auto& m : modules) {
+    if (!m.ranked || m.removed || m.fixed) continue;
+    const double lo = m.counts.front(), hi = m.counts.back();
+    const double g = rank_gain_[static_cast<size_t>(m.beta_row)];
+    if (!(hi > lo) || !(g > 0)) continue;
+    for (int64_t k = 0; k < C; ++k) price[static_cast<size_t>(m.beta_row * C + k)] = eps * g * (m.counts[k] - lo) / (hi - lo);
+    any = true;
+  }
+  if (!any) return {};
+  rank_price_used_ = at::tensor(price, at::kDouble).view({rank_sample_.size(0), C}).to(rank_sample_.scalar_type());
+  return (rank_sample_ * rank_price_used_).sum();
+}
+
+void Architecture::observe_rank_gradient_(bool price_in_loss) {
+  if (!rank_sample_.defined() || !rank_sample_.grad().defined()) return;
+  auto g = rank_sample_.grad().detach().to(at::kDouble).cpu();
+  if (price_in_loss && rank_price_used_.defined()) g = g - rank_price_used_.to(at::kDouble);
+  const auto range = (g.amax(-1) - g.amin(-1)).contiguous();
+  const double* r = range.data_ptr<double>();
+  for (const auto& m : modules) {
+    if (!m.ranked || m.removed || m.fixed) continue;
+    auto& gain = rank_gain_[static_cast<size_t>(m.beta_row)];
+    const double x = r[m.beta_row];
+    if (!std::isfinite(x)) continue;
+    gain = gain > 0 ? 0.9 * gain + 0.1 * x : x;
+  }
+  rank_sample_ = at::Tensor();
+  rank_price_used_ = at::Tensor();
+}
+
+void Architecture::restore_rank_gains(const std::vector<double>& gains) {
+  if (gains.size() != rank_gain_.size())
+    throw ConfigError("search state: " + std::to_string(gains.size()) + " rank gains for " +
+                      std::to_string(rank_gain_.size()) + " ranked modules; resume with the original options");
+  rank_gain_ = gains;
+}
+
 void Architecture::sample_gates_(Stage stage, double tau, at::Generator& gen, RankDraw draw) {
+  rank_sample_ = at::Tensor();
+  rank_price_used_ = at::Tensor();
   auto sample = [&](const at::Tensor& logits) {
     return gumbel_ ? hard_gumbel_softmax(logits, tau, gen) : at::softmax(logits, -1);
   };
@@ -201,6 +247,10 @@ void Architecture::sample_gates_(Stage stage, double tau, at::Generator& gen, Ra
         mask[fixed_rows[k]][0] = 1.0;
       }
       r = at::where(mask.to(at::kBool), onehot, r);
+    }
+    if (gumbel_ && iterative && r.requires_grad()) {
+      r.retain_grad();  // observe_rank_gradient_ reads dL/dy
+      rank_sample_ = r;
     }
     m_all = at::matmul(r, tri_).to(gate_options_);  // [Nr, rank_max], on the modules' device
     r_graph = r.to(gate_options_);

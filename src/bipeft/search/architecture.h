@@ -52,6 +52,20 @@ class Architecture {
   /// Ours: cost * sum over kept, free ranked modules of E_softmax(beta)[params] / max params (a
   /// differentiable pull of beta towards smaller ranks); an empty tensor when cost is 0.
   at::Tensor rank_cost(double cost) const;
+  /// Ours (SearchOptions::rank_price): the price of the dimension-stage sample, sum over kept, free
+  /// ranked modules of eps * gain_i * (n_ik - n_i1) / (n_iD - n_i1) times the sample's one-hot y_ik.
+  /// Through the straight-through sample its gradient adds that price to dL/dy_ik, in the loss's own
+  /// units: a larger candidate wins only when its components save more than eps times the module's
+  /// gain range times their share of the extra parameters. gain_i is a running mean of
+  /// max_k dL/dy_ik - min_k dL/dy_ik observed by observe_rank_gradient_. Empty when eps is 0, outside
+  /// the dimension stage or without Gumbel samples.
+  at::Tensor rank_price(double eps);
+  /// After the dimension stage's backward: updates each free module's gain range from the sample's
+  /// gradient (minus the price when `price_in_loss`: this process added rank_price to its loss).
+  void observe_rank_gradient_(bool price_in_loss);
+  /// The running gain ranges (by beta row; 0 until observed), saved with the search state.
+  const std::vector<double>& rank_gains() const { return rank_gain_; }
+  void restore_rank_gains(const std::vector<double>& gains);
   /// Per module, whether the last sample_gates_ switched it on (1/0; the on-weight without Gumbel
   /// or in the entangled space; 0 for removed modules).
   const std::vector<double>& sampled_on() const { return sampled_on_; }
@@ -97,6 +111,9 @@ class Architecture {
  private:
   std::vector<double> sampled_on_;
   std::vector<int64_t> sampled_rank_;
+  at::Tensor rank_sample_;       // the last dimension-stage sample y [Nr, C] (gradient retained)
+  at::Tensor rank_price_used_;   // the price rank_price applied to it ([Nr, C]; undefined: none)
+  std::vector<double> rank_gain_;  // per beta row: running mean of the sample gradient's range
   bool full_rank_gradient_;
   at::Tensor tri_;  // [C, rank_max]: tri[k, j] = j < candidates[k] (host)
   at::TensorOptions gate_options_;  // device and dtype of the modules' parameters: where gates go

@@ -42,6 +42,7 @@ void SearchOptions::validate() const {
   one_of(rank_training, rank_training_names(), "--rank-training");
   one_of(stage_order, stage_order_names(), "--stage-order");
   if (!(rank_cost >= 0) || !std::isfinite(rank_cost)) throw ConfigError("--rank-cost must be >= 0");
+  if (!(rank_price >= 0) || !std::isfinite(rank_price)) throw ConfigError("--rank-price must be >= 0");
   if (rank_window < 0 || rank_window == 1) throw ConfigError("--rank-window must be 0 or >= 2");
   if (stage_order != "alternate" && !iterative)
     throw ConfigError("--binary-then-dim / --dim-then-binary need the iterative space (not --no-iterative)");
@@ -72,6 +73,7 @@ nlohmann::json SearchOptions::to_json() const {
           {"rank_training", rank_training},
           {"rank_gradient_full", rank_gradient_full},
           {"rank_cost", rank_cost},
+          {"rank_price", rank_price},
           {"rank_window", rank_window},
           {"stage_order", stage_order},
           {"alpha_free_triggers", alpha_free_triggers},

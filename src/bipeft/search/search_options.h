@@ -33,6 +33,10 @@ struct SearchOptions {
   // gradient also sees the components above the sampled rank (false: the paper's slice of the sample).
   bool rank_gradient_full = true;
   double rank_cost = 0.0;               // ours: adds cost * E_beta[params_i] / max params_i to beta's loss
+  // Ours: the price of a larger rank in the dimension stage, relative to what the module's ranks can
+  // save (Architecture::rank_price): a candidate's components must save more than rank_price x the
+  // module's gain range x their share of the extra parameters. 0 = the paper (no price).
+  double rank_price = 0.0;
   // Beta snapshots Eq. 9-10 look back over: 0 = those since the last trigger (cleared at every trigger,
   // close to the code's rule); N >= 2 = the last N, never cleared (ours: triggers on consecutive steps
   // still see a history). Not the default: measured on the tiny searches of the suite, a window of 20

@@ -294,6 +294,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
     result.triggers = m.at("triggers");
     result.filled = m.value("filled", int64_t{0});
     beta_choice = m.at("beta_choice").get<std::vector<int64_t>>();
+    if (m.contains("rank_gains")) arch.restore_rank_gains(m.at("rank_gains").get<std::vector<double>>());
     result.epochs_run = m.at("epochs_run");
     result.curve = m.at("curve").get<std::vector<std::array<double, 3>>>();
     step = m.at("step");
@@ -331,6 +332,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
                {"triggers", result.triggers},
                {"filled", result.filled},
                {"beta_choice", beta_choice},
+               {"rank_gains", arch.rank_gains()},
                {"epochs_run", result.epochs_run},
                {"curve", result.curve},
                {"seconds", seconds_before + timer.seconds()}};
@@ -370,10 +372,13 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
       auto arch_extra = arch.regularizer(o.arch_reg);
       if (stage == Architecture::Stage::Dimension)
         if (auto cost = arch.rank_cost(o.rank_cost); cost.defined()) arch_extra = arch_extra + cost;
+      if (stage == Architecture::Stage::Dimension)
+        if (auto price = arch.rank_price(o.rank_price); price.defined()) arch_extra = arch_extra + price;
       const double la = checked_loss(dp.backward_(forward_loss(a_tok, a_batches[t % a_batches.size()]), arch_extra,
                                                   all_params),
                                      "validation", step + 1);
       opt_a.step();
+      if (arch_stage == Architecture::Stage::Dimension) arch.observe_rank_gradient_(dp.writer());
       if (o.early_selection) {
         tracker.record_validation(arch.modules);
         if (arch_stage == Architecture::Stage::Binary) tracker.record_sample(arch.sampled_on(), la);

@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "bipeft/core/error.h"
@@ -25,6 +26,8 @@ namespace {
 
 std::vector<std::string> shim_candidates() {
   std::vector<std::string> out;
+  // An explicit path first (a program that embeds the library and ships the shim elsewhere).
+  if (const char* env = std::getenv("BIPEFT_SPM_SHIM"); env != nullptr && *env != '\0') out.emplace_back(env);
   std::error_code ec;
   auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (!ec) {
@@ -32,7 +35,8 @@ std::vector<std::string> shim_candidates() {
     for (auto rel : {"libbipeft_spm.so", "../libbipeft_spm.so", "../lib/libbipeft_spm.so"})
       out.push_back((dir / rel).lexically_normal().string());
   }
-  out.push_back(BIPEFT_SPM_SHIM_PATH);
+  out.push_back(BIPEFT_SPM_SHIM_PATH);          // the build tree's copy
+  out.push_back(BIPEFT_SPM_SHIM_INSTALL_PATH);  // where `cmake --install` puts it
   return out;
 }
 
@@ -61,7 +65,7 @@ std::shared_ptr<SentencePieceModel::Api> open_api() {
     return api;
   }
   throw IoError("libbipeft_spm.so (the SentencePiece shim) not found; looked at" + tried +
-                "; keep it next to the bipeft binary");
+                "; keep it next to the bipeft binary or set BIPEFT_SPM_SHIM to its path");
 }
 
 }  // namespace
