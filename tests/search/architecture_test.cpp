@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <set>
 
 #include <ATen/ATen.h>
@@ -221,6 +222,48 @@ TEST(Architecture, RankPriceBreaksTiesTowardsTheSmallerRankButNotARealSaving) {
   // Without the price a tie stays a tie: beta's ranks 2 and 4 receive the same gradient, so a module
   // whose argmax is the smallest rank after a step is never the outcome; both ties occur over modules.
   for (int64_t k : beta_choices_under_price({-1, -1, 0, 0}, 0.0, 150)) EXPECT_NE(k, 0);
+}
+
+TEST(Architecture, RankEnergyFixesTheSmallestRankHoldingTheShareOfTheComponentEnergy) {
+  TinySupernet t;  // LoRA, ranks {1, 2, 4}
+  auto& a = *t.arch;
+  {
+    at::NoGradGuard ng;
+    a.beta.zero_();
+    a.beta.select(1, 2).fill_(1.0);  // argmax beta: rank 4
+  }
+  size_t i = 0;
+  while (!a.modules[i].ranked) ++i;
+  auto params = a.modules[i].module->named_parameters();
+  auto A = params["A"], B = params["B"];
+  {
+    at::NoGradGuard ng;  // components 1-2 act (norm products 2 and 1), 3-4 do not
+    A.fill_(1.0 / std::sqrt(static_cast<double>(A.size(1))));  // unit rows
+    B.zero_();
+    B.select(1, 0).fill_(2.0 / std::sqrt(static_cast<double>(B.size(0))));
+    B.select(1, 1).fill_(1.0 / std::sqrt(static_cast<double>(B.size(0))));
+  }
+  const auto w = a.modules[i].module->component_weights();
+  ASSERT_EQ(w.size(), 4u);
+  EXPECT_NEAR(w[0], 2.0, 1e-5);
+  EXPECT_NEAR(w[1], 1.0, 1e-5);
+  EXPECT_NEAR(w[2], 0.0, 1e-9);
+  EXPECT_EQ(a.chosen_index(i, 0.0), 2) << "energy 0: argmax beta";
+  EXPECT_EQ(a.chosen_index(i, 0.9), 1) << "rank 2 holds all the energy";
+  EXPECT_EQ(a.chosen_index(i, 0.75), 0) << "rank 1 holds 4 / 5 of it";
+  {
+    at::NoGradGuard ng;  // every component acts alike: only the largest rank holds 90%
+    B.fill_(1.0 / std::sqrt(static_cast<double>(B.size(0))));
+  }
+  EXPECT_EQ(a.chosen_index(i, 0.9), 2);
+  // The fix records the choice; a fixed module keeps it.
+  a.fix_dimension_(i, a.chosen_index(i, 0.9));
+  EXPECT_EQ(a.candidate_index(i), 2);
+  {
+    at::NoGradGuard ng;
+    B.zero_();  // no energy at all: nothing to go by, argmax beta (here: the recorded candidate)
+  }
+  EXPECT_EQ(a.chosen_index(i, 0.9), 2);
 }
 
 }  // namespace

@@ -189,6 +189,35 @@ TEST(Searcher, GateEffectCriterionAndTriggerGapKeepTheInvariants) {
   EXPECT_GT(scores.size(), 4u);
 }
 
+TEST(Searcher, AblationRemovesTheModulesWhoseRemovalCostsLeastAndKeepsTheInvariants) {
+  auto run = run_tiny(2500, 8, 5, {}, 0, [&](SearchOptions& o, SpaceOptions& space) {
+    o.ablation_rows = 24;
+    space.space = "lora";
+  });
+  expect_search_invariants(run, 2500, 8);
+  int64_t checked = 0;
+  std::set<double> seen;
+  for (const auto& e : run.events) {
+    if (e["event"] != "trigger" || e["removed"].empty()) continue;
+    std::map<std::string, double> score;
+    for (const auto& sc : e["scores"]) {
+      ASSERT_EQ(sc.size(), 5u) << "the trigger's scores carry the ablation score";
+      score[sc[0].get<std::string>()] = sc[4].get<double>();
+      seen.insert(sc[4].get<double>());
+    }
+    std::set<std::string> removed;
+    for (const auto& id : e["removed"]) removed.insert(id.get<std::string>());
+    if (e["remaining"].get<int64_t>() == 0) continue;  // the last trigger may skip a module too large for delta
+    // The removal starts from the lowest ablation score: the module whose removal costs least goes.
+    const auto least = std::min_element(score.begin(), score.end(),
+                                        [](const auto& a, const auto& b) { return a.second < b.second; });
+    EXPECT_EQ(removed.count(least->first), 1u) << "trigger " << e["trigger"] << ": " << least->first << " scored least";
+    ++checked;
+  }
+  EXPECT_GT(checked, 0);
+  EXPECT_GT(seen.size(), 4u) << "ablation scores are not all equal";
+}
+
 TEST(Searcher, WithoutAGapTriggersMayFollowOnConsecutiveSteps) {
   // The official rule (gap 0) fires on consecutive steps once the indicator is stable; the test above
   // would not show anything if this never happened on the same run.

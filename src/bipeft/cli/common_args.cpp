@@ -166,6 +166,15 @@ void add_selection_options(CLI::App& app, search::SearchOptions& s) {
                  "x its share of the extra parameters (beta's own tie-break towards the smaller of two ranks "
                  "that save the same; 0 = the paper)")
       ->capture_default_str();
+  app.add_option("--ablation-rows", s.ablation_rows,
+                 "Ours: order the removals at each trigger by the validation loss a module's removal costs (on "
+                 "the first N rows of the validation half, per parameter) instead of the sensitivity (0 = the paper)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1000000}))
+      ->capture_default_str();
+  app.add_option("--rank-energy", s.rank_energy,
+                 "Ours: fix a rank at the smallest candidate whose leading components hold this share of the "
+                 "module's component energy (LoRA, adapters) instead of argmax beta (0 = the paper)")
+      ->capture_default_str();
   app.add_option("--rank-window", s.rank_window,
                  "Beta snapshots the rank stability (Eq. 9-10) looks back over: 0 = those since the last trigger "
                  "(the paper's code), N >= 2 = the last N, kept across triggers (ours)")

@@ -46,4 +46,12 @@ std::vector<NamedTensor> BottleneckAdapterImpl::slices(int64_t r) const {
           {"up_bias", up_bias}};
 }
 
+std::vector<double> BottleneckAdapterImpl::component_weights() const {
+  torch::NoGradGuard ng;
+  auto w = (down_weight.detach().to(torch::kDouble).norm(2, {1}) * up_weight.detach().to(torch::kDouble).norm(2, {0}))
+               .cpu()
+               .contiguous();
+  return {w.data_ptr<double>(), w.data_ptr<double>() + w.numel()};
+}
+
 }  // namespace bipeft::peft

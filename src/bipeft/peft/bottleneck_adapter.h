@@ -22,6 +22,7 @@ class BottleneckAdapterImpl : public PeftModule {
   bool ranked() const override { return true; }
   int64_t param_count(int64_t rank) const override;
   bool zero_mask_is_absent() const override { return true; }
+  std::vector<double> component_weights() const override;
   std::vector<NamedTensor> slices(int64_t rank) const override;
 
   torch::Tensor down_weight, down_bias, up_weight, up_bias;  // [r, d], [r], [d, r], [d]

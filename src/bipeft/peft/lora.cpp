@@ -45,4 +45,10 @@ std::optional<HfPeftPart> LoraImpl::hf_peft_part(const model::T5ModelImpl&, int6
                     {{"lora_A.weight", A.narrow(0, 0, rank).detach()}, {"lora_B.weight", B.narrow(1, 0, rank).detach()}}};
 }
 
+std::vector<double> LoraImpl::component_weights() const {
+  torch::NoGradGuard ng;
+  auto w = (A.detach().to(torch::kDouble).norm(2, {1}) * B.detach().to(torch::kDouble).norm(2, {0})).cpu().contiguous();
+  return {w.data_ptr<double>(), w.data_ptr<double>() + w.numel()};
+}
+
 }  // namespace bipeft::peft

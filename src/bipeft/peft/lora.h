@@ -18,6 +18,7 @@ class LoraImpl : public PeftModule {
   bool ranked() const override { return true; }
   int64_t param_count(int64_t rank) const override { return rank * (A.size(1) + B.size(0)); }
   bool zero_mask_is_absent() const override { return true; }
+  std::vector<double> component_weights() const override;
   std::vector<NamedTensor> slices(int64_t rank) const override;
   bool merge_into_(model::T5ModelImpl& backbone, int64_t rank) const override;
   std::optional<HfPeftPart> hf_peft_part(const model::T5ModelImpl& backbone, int64_t rank) const override;

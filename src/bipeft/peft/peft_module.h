@@ -69,6 +69,10 @@ class PeftModule : public torch::nn::Module, public model::SiteHook {
   /// sees them: LoRA and the adapters; not prefix tuning, whose masked prefix positions still take
   /// attention weight.
   virtual bool zero_mask_is_absent() const { return false; }
+  /// How much each rank component acts, in component order (rank_max entries): the product of the
+  /// norms of its down and up vectors (LoRA: |A[c,:]| |B[:,c]|); empty when the method has no such
+  /// per-component measure. The search's --rank-energy reads it.
+  virtual std::vector<double> component_weights() const { return {}; }
 
   /// Folds this module at rank r into the backbone's weights (merged export); returns false when the
   /// method cannot be merged into a T5 checkpoint (nothing is changed then).

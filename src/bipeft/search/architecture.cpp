@@ -58,6 +58,22 @@ int64_t Architecture::candidate_index(size_t i) const {
   return beta[m.beta_row].argmax().item<int64_t>();
 }
 
+int64_t Architecture::chosen_index(size_t i, double energy) const {
+  const auto& m = modules[i];
+  if (!m.ranked || m.fixed || !(energy > 0)) return candidate_index(i);
+  const auto w = m.module->component_weights();
+  if (w.empty()) return candidate_index(i);
+  double total = 0;
+  for (double x : w) total += x * x;
+  if (!(total > 0) || !std::isfinite(total)) return candidate_index(i);
+  for (size_t k = 0; k < candidates.size(); ++k) {
+    double held = 0;
+    for (int64_t c = 0; c < std::min<int64_t>(candidates[k], static_cast<int64_t>(w.size())); ++c) held += w[c] * w[c];
+    if (candidates[k] > 0 && held >= energy * total) return static_cast<int64_t>(k);
+  }
+  return static_cast<int64_t>(candidates.size()) - 1;
+}
+
 void Architecture::fix_dimension_(size_t i) { fix_dimension_(i, candidate_index(i)); }
 
 void Architecture::fix_dimension_(size_t i, int64_t index) {

@@ -76,6 +76,10 @@ class Architecture {
 
   /// Candidate index of ranked module i: the recorded one when fixed, else argmax beta.
   int64_t candidate_index(size_t i) const;
+  /// The candidate a fix would record for ranked module i: with `energy` in (0, 1), the smallest one
+  /// whose leading components hold that share of the module's component energy (when the module has
+  /// component weights and they are not all zero); otherwise candidate_index(i).
+  int64_t chosen_index(size_t i, double energy) const;
   /// Fixes ranked module i at its current candidate (argmax beta), recorded for good (decision Q8);
   /// a no-op when it is already fixed or not ranked.
   void fix_dimension_(size_t i);

@@ -43,6 +43,8 @@ void SearchOptions::validate() const {
   one_of(stage_order, stage_order_names(), "--stage-order");
   if (!(rank_cost >= 0) || !std::isfinite(rank_cost)) throw ConfigError("--rank-cost must be >= 0");
   if (!(rank_price >= 0) || !std::isfinite(rank_price)) throw ConfigError("--rank-price must be >= 0");
+  if (ablation_rows < 0) throw ConfigError("--ablation-rows must be >= 0");
+  if (!(rank_energy >= 0 && rank_energy < 1)) throw ConfigError("--rank-energy must be in [0, 1)");
   if (rank_window < 0 || rank_window == 1) throw ConfigError("--rank-window must be 0 or >= 2");
   if (stage_order != "alternate" && !iterative)
     throw ConfigError("--binary-then-dim / --dim-then-binary need the iterative space (not --no-iterative)");
@@ -74,6 +76,8 @@ nlohmann::json SearchOptions::to_json() const {
           {"rank_gradient_full", rank_gradient_full},
           {"rank_cost", rank_cost},
           {"rank_price", rank_price},
+          {"ablation_rows", ablation_rows},
+          {"rank_energy", rank_energy},
           {"rank_window", rank_window},
           {"stage_order", stage_order},
           {"alpha_free_triggers", alpha_free_triggers},

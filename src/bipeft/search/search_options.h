@@ -37,6 +37,15 @@ struct SearchOptions {
   // save (Architecture::rank_price): a candidate's components must save more than rank_price x the
   // module's gain range x their share of the extra parameters. 0 = the paper (no price).
   double rank_price = 0.0;
+  // Ours: what orders the removals at a trigger. 0 = the smoothed sensitivity (Eq. 1-4, the paper);
+  // N > 0 = ablation: the loss increase on the first N rows of the validation half when the module
+  // alone is switched off (kept modules at their fixed rank, or the largest while free), per parameter.
+  int64_t ablation_rows = 0;
+  // Ours: how a rank is chosen when it is fixed. 0 = argmax beta (the paper); F in (0, 1) = the
+  // smallest candidate whose leading components hold F of the module's component energy (the squares of
+  // PeftModule::component_weights; with the rank draws of the weight steps, components a module does
+  // not need stay small). Modules without component weights keep argmax beta.
+  double rank_energy = 0.0;
   // Beta snapshots Eq. 9-10 look back over: 0 = those since the last trigger (cleared at every trigger,
   // close to the code's rule); N >= 2 = the last N, never cleared (ours: triggers on consecutive steps
   // still see a history). Not the default: measured on the tiny searches of the suite, a window of 20

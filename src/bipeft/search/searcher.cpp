@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <numeric>
 
 #include <ATen/ATen.h>
@@ -166,7 +167,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
   auto fix_all = [&](const std::vector<size_t>& free, bool final_fix) {
     const bool fill = o.budget_fill && o.early_selection && arch.iterative;
     std::vector<int64_t> chosen(free.size());
-    for (size_t k = 0; k < free.size(); ++k) chosen[k] = arch.candidate_index(free[k]);
+    for (size_t k = 0; k < free.size(); ++k) chosen[k] = arch.chosen_index(free[k], o.rank_energy);
     const auto argmax = chosen;
     if (fill && !free.empty()) {
       double others = shared_params + arch.kept_params();  // everything kept but the free modules
@@ -193,6 +194,46 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
     return out;
   };
 
+  // --ablation-rows (ours): per kept module, the loss increase on the first rows of the validation half
+  // when it alone is switched off (the others kept), per parameter; -inf for removed
+  // modules. Dropout is off while it measures; every process computes the same numbers.
+  const int64_t ablation_n = std::min<int64_t>(o.ablation_rows, static_cast<int64_t>(a_tok.size()));
+  auto ablation_scores = [&] {
+    at::NoGradGuard ng;
+    const bool was_training = supernet->is_training();
+    supernet->train(false);
+    // Each kept module at its fixed rank, or at the largest while beta still chooses (with the rank
+    // draws of the weight steps every component has trained; argmax beta would be close to a coin flip).
+    for (size_t i = 0; i < arch.modules.size(); ++i) {
+      const auto& m = arch.modules[i];
+      const int64_t r = m.removed ? 0 : !m.ranked ? 1 : m.fixed ? arch.candidates[m.fixed_index] : arch.candidates.back();
+      m.module->set_gate(peft::Gate::fixed(r));
+    }
+    auto eval_loss = [&] {
+      double sum = 0;
+      for (int64_t b = 0; b < ablation_n; b += o.batch_size) {
+        std::vector<size_t> rows;
+        for (int64_t r = b; r < std::min(ablation_n, b + o.batch_size); ++r) rows.push_back(static_cast<size_t>(r));
+        sum += train::objective_loss(o.objective, *backbone, data::make_batch(a_tok, rows, tok.pad_id())).item<double>() *
+               static_cast<double>(rows.size());
+      }
+      return sum / static_cast<double>(std::max<int64_t>(1, ablation_n));
+    };
+    const double base = eval_loss();
+    std::vector<double> out(arch.modules.size(), -std::numeric_limits<double>::infinity());
+    for (size_t i = 0; i < arch.modules.size(); ++i) {
+      auto& m = arch.modules[i];
+      if (m.removed) continue;
+      const auto kept_gate = m.module->gate();
+      m.module->set_gate(peft::Gate::fixed(0));
+      const double n = m.ranked && !m.fixed ? m.counts.back() : arch.current_params(i);
+      out[i] = (eval_loss() - base) / std::max(1.0, n);
+      m.module->set_gate(kept_gate);
+    }
+    supernet->train(was_training);
+    return out;
+  };
+
   auto trigger = [&](int64_t step) {
     const bool use_alpha = k_rem > o.alpha_free_triggers;
     auto expected = arch.expected_sizes(use_alpha);
@@ -208,6 +249,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
     nlohmann::json scores = nlohmann::json::array();
     const auto p_on = arch.on_probabilities();
     const auto p_rank = has_ranked ? at::softmax(arch.beta.detach().to(at::kDouble), -1).cpu().contiguous() : at::Tensor();
+    const auto removal_scores = ablation_n > 0 ? ablation_scores() : tracker.smoothed();
     for (size_t i = 0; i < arch.modules.size(); ++i) {
       const auto& m = arch.modules[i];
       if (m.removed) continue;
@@ -216,9 +258,11 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
         const double* row = p_rank.data_ptr<double>() + m.beta_row * p_rank.size(1);
         ranks.assign(row, row + p_rank.size(1));
       }
-      scores.push_back({m.module->id(), tracker.smoothed()[i], p_on[i], ranks});
+      nlohmann::json row = {m.module->id(), tracker.smoothed()[i], p_on[i], ranks};
+      if (ablation_n > 0) row.push_back(removal_scores[i]);
+      scores.push_back(std::move(row));
     }
-    auto gone = modules_to_remove(tracker.smoothed(), removed_flags(), prunable, sizes, delta, /*force_one=*/!last);
+    auto gone = modules_to_remove(removal_scores, removed_flags(), prunable, sizes, delta, /*force_one=*/!last);
     nlohmann::json removed_ids = nlohmann::json::array();
     for (size_t i : gone) {
       auto& m = arch.modules[i];
@@ -247,7 +291,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
         std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return dsi[a] < dsi[b]; });
         for (int64_t k = 0; k < q; ++k) {
           auto& m = arch.modules[free[order[k]]];
-          arch.fix_dimension_(free[order[k]]);
+          arch.fix_dimension_(free[order[k]], arch.chosen_index(free[order[k]], o.rank_energy));
           beta_choice[free[order[k]]] = m.fixed_index;
           fixed_ids.push_back({{"id", m.module->id()}, {"rank", arch.candidates[m.fixed_index]}});
         }
