@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 #include <numeric>
+#include <set>
 
 #include "bipeft/baselines/autopeft.h"
 #include "bipeft/baselines/prune_peft.h"
@@ -67,6 +68,26 @@ TEST(SearchMethod, NamesAndAliases) {
   EXPECT_THROW_WITH(canonical_search_method("autopeftx"), ConfigError, "s3delta");
   EXPECT_EQ(method_ranks("s3delta", {1, 4, 8}), (std::vector<int64_t>{1}));
   EXPECT_EQ(method_ranks("bipeft", {1, 4, 8}), (std::vector<int64_t>{1, 4, 8}));
+}
+
+TEST(SearchMethod, TheRegistryHoldsEachMethodOnceAndEveryNameResolvesToIt) {
+  std::set<std::string> seen;
+  for (const auto& m : search_methods()) {
+    EXPECT_TRUE(seen.insert(m.name).second) << m.name << " registered twice";
+    EXPECT_TRUE(static_cast<bool>(m.run)) << m.name;
+    EXPECT_FALSE(m.summary.empty()) << m.name;
+    EXPECT_EQ(&find_search_method(m.name), &m);
+    for (const auto& a : m.aliases) {
+      EXPECT_TRUE(seen.insert(a).second) << a << " names two methods";
+      EXPECT_EQ(canonical_search_method(a), m.name);
+    }
+  }
+  EXPECT_EQ(search_method_names(), (std::vector<std::string>{"bipeft", "s3delta", "prunepeft", "autopeft", "adalora",
+                                                             "random"}));
+  // Only BIPEFT keeps a mid-run state; only S3Delta searches one rank.
+  EXPECT_TRUE(find_search_method("bipeft").keeps_state);
+  EXPECT_FALSE(find_search_method("adalora").keeps_state);
+  EXPECT_TRUE(find_search_method("S3PET").single_rank);
 }
 
 // ---- on a tiny model -------------------------------------------------------------------------------
@@ -207,6 +228,30 @@ TEST(SearchMethod, BudgetChecksAreTheSameForEveryMethod) {
                                    sizes.whole + 1, RunContext{}),
                  ConfigError)
         << method;
+  // A request without its task is refused by name.
+  SearchRequest r;
+  r.backbone = test::tiny_t5_with_real_vocab(3);
+  r.budget = sizes.whole / 2;
+  EXPECT_THROW_WITH(run_search_method("random", r, RunContext{}), ConfigError, "tokenizer and task");
+}
+
+TEST(SearchMethod, TheRequestFormGivesTheSameStructureAsTheArguments) {
+  Tiny t;
+  const auto sizes = search::measure_space(test::tiny_t5_with_real_vocab(3), {}, {1, 4, 8});
+  RunContext ctx;
+  ctx.seed = 4;
+  SearchRequest r;
+  r.backbone = test::tiny_t5_with_real_vocab(3);
+  r.tokenizer = &t.tok;
+  r.task = &t.task;
+  r.options = t.options();
+  r.budget = sizes.whole / 3;
+  const auto a = run_search_method("random", r, ctx);
+  const auto b = run_search_method("random", test::tiny_t5_with_real_vocab(3), t.tok, t.task, {}, t.options(), {},
+                                   sizes.whole / 3, ctx);
+  EXPECT_EQ(a.structure.to_json(), b.structure.to_json());
+  EXPECT_EQ(a.params, b.params);
+  EXPECT_LE(a.params, r.budget);
 }
 
 }  // namespace

@@ -35,7 +35,7 @@ struct TinySupernet {
     so.space = space;
     so.ranks = options.ranks;
     net = build_supernet(backbone, so, options.ranks, 3, 1000.0);
-    arch = std::make_unique<Architecture>(net.modules, options, gen);
+    arch = std::make_unique<Architecture>(net.modules, options.architecture(), gen);
   }
   ~TinySupernet() { net.model->detach_(); }
 };
@@ -139,7 +139,7 @@ TEST(Architecture, FullRankDimensionStepActsAtTheSampledRankAndReachesLargerCand
   // The paper's slice forward (--no-full-rank-gradient) runs the sample's slice only.
   TinySupernet p("lora");
   p.options.rank_gradient_full = false;
-  Architecture paper(p.net.modules, p.options, p.gen);
+  Architecture paper(p.net.modules, p.options.architecture(), p.gen);
   {
     at::NoGradGuard ng;
     paper.beta.zero_();

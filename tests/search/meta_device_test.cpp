@@ -152,7 +152,7 @@ TEST(MetaDevice, SampledGatesFollowTheModulesDevice) {
       o.iterative = iterative;
       o.gumbel = gumbel;
       auto gen = at::detail::createCPUGenerator(5);
-      Architecture arch(pm->modules, o, gen);
+      Architecture arch(pm->modules, o.architecture(), gen);
       for (const auto stage : {Architecture::Stage::Binary, Architecture::Stage::Dimension}) {
         arch.sample_gates_(stage, 1.0, gen);
         DeviceCheck check;

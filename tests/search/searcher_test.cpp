@@ -172,7 +172,7 @@ TEST(Searcher, GateEffectCriterionAndTriggerGapKeepTheInvariants) {
   const int64_t gap = 4;
   // LoRA only: the fit needs 2 (N + 1) samples before the first trigger, few enough with N = 24.
   auto run = run_tiny(2500, 8, 5, {}, 0, [&](SearchOptions& o, SpaceOptions& space) {
-    o.criterion = "gate_effect";
+    o.criterion = Criterion::GateEffect;
     o.trigger_gap = gap;
     space.space = "lora";
   });
@@ -222,7 +222,7 @@ TEST(Searcher, WithoutAGapTriggersMayFollowOnConsecutiveSteps) {
   // The official rule (gap 0) fires on consecutive steps once the indicator is stable; the test above
   // would not show anything if this never happened on the same run.
   auto run = run_tiny(2500, 8, 5, {}, 0, [](SearchOptions& o, SpaceOptions& space) {
-    o.criterion = "gate_effect";
+    o.criterion = Criterion::GateEffect;
     o.trigger_gap = 0;
     space.space = "lora";
   });
@@ -324,7 +324,7 @@ TEST(Searcher, BetaStructureHoldsTheSameModulesAtBetasOwnRanks) {
 
 TEST(Searcher, ResumedGateEffectSearchEqualsAnUninterruptedOne) {
   auto tweak = [](SearchOptions& o, SpaceOptions& space) {
-    o.criterion = "gate_effect";
+    o.criterion = Criterion::GateEffect;
     o.trigger_gap = 2;
     space.space = "lora";
   };
@@ -345,14 +345,15 @@ TEST(Searcher, ResumedGateEffectSearchEqualsAnUninterruptedOne) {
 
 TEST(Searcher, SensitivityOptionsAreValidated) {
   SearchOptions o;
-  o.criterion = "gate_effect";
+  o.criterion = Criterion::GateEffect;
   o.gumbel = false;
   EXPECT_THROW_WITH(o.validate(), ConfigError, "cannot run with --no-gumbel");
   o.gumbel = true;
   o.validate();
-  o.criterion = "abs";
-  EXPECT_THROW_WITH(o.validate(), ConfigError, "--criterion: unknown sensitivity criterion 'abs'");
-  o.criterion = "val";
+  EXPECT_THROW_WITH(parse_criterion("abs", "--criterion"), ConfigError, "--criterion: unknown sensitivity criterion 'abs'");
+  o.criterion = parse_criterion("val", "--criterion");
+  EXPECT_EQ(o.criterion, Criterion::Validation);
+  EXPECT_EQ(o.to_json()["criterion"], "val");
   o.trigger_gap = -1;
   EXPECT_THROW_WITH(o.validate(), ConfigError, "--trigger-gap must be >= 0");
 }

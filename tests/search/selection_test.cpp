@@ -90,6 +90,29 @@ TEST(SearchSelection, RepairRemovesTheSmallestModuleThatCoversTheExcess) {
   EXPECT_EQ(repair_to_budget({0.5}, {false}, {true}, {10}, 50), (std::vector<size_t>{0}));
 }
 
+TEST(SearchSelection, TheLastRemovalSwapsOneModuleForALargerOneWhenThatWastesLessThanTheRepair) {
+  // Modules of 512, 512, 256, 768, 640 (sensitivity ascending by index); 3 was removed earlier.
+  const std::vector<double> s{0.1, 0.2, 0.3, 0.05, 0.4, 0.5};
+  const std::vector<bool> removed{false, false, false, true, false, false}, all(6, true);
+  const std::vector<double> sizes{512, 512, 256, 768, 640, 512};
+  // delta 1340: the scan takes 0 and 1 (1024); 2 would make 1280 too, so {0, 1, 2} = 1280, 60 short.
+  const auto picked = modules_to_remove(s, removed, all, sizes, 1340, /*force_one=*/false);
+  ASSERT_EQ(picked, (std::vector<size_t>{0, 1, 2}));
+  // The repair would remove the 512 left (5: 452 wasted). Swaps: a 512 for 4 (640) covers the 60 with 68
+  // wasted, 2 (256) for 4 with 324, 2 for 5 with 196. The least waste wins; of the two equal swaps the
+  // one that puts back the more sensitive module (1) is made.
+  EXPECT_EQ(close_last_removal(s, removed, all, sizes, 1340, picked), (std::vector<size_t>{0, 4, 2}));
+  // Nothing short: unchanged.
+  EXPECT_EQ(close_last_removal(s, removed, all, sizes, 1280, picked), picked);
+  // No swap covers the gap with less waste than the repair (equal sizes): unchanged.
+  const std::vector<double> even{100, 100, 100, 100, 100, 100};
+  const std::vector<size_t> three{0, 1, 2};
+  EXPECT_EQ(close_last_removal(s, removed, all, even, 350, three), three);
+  // A module that may not be pruned is never taken.
+  EXPECT_EQ(close_last_removal(s, removed, {true, true, true, true, false, true}, sizes, 1340, picked),
+            (std::vector<size_t>{0, 1, 5}));
+}
+
 TEST(SearchSelection, BudgetFillGrowsTheMostSensitiveModuleFirstWhileItFitsAndLowersTheLeastSensitiveWhenOver) {
   // Two LoRA-like modules at ranks {1, 4, 8}: 10/40/80 and 20/80/160 parameters.
   const std::vector<std::vector<double>> counts{{10, 40, 80}, {20, 80, 160}};

@@ -11,6 +11,7 @@
 #include "bipeft/core/error.h"
 #include "bipeft/core/timer.h"
 #include "bipeft/data/splits.h"
+#include "bipeft/peft/methods.h"
 #include "bipeft/peft/peft_model.h"
 #include "bipeft/search/search_data.h"
 #include "bipeft/train/schedule.h"
@@ -45,13 +46,13 @@ search::SearchResult prune_peft_search(model::T5Model backbone, const text::Toke
   }
   auto kept_size = [&] {
     double s = 0;
-    bool prefix = false;
+    bool shared = false;
     for (size_t i = 0; i < N; ++i)
       if (rank[i] > 0) {
         s += static_cast<double>(modules[i]->param_count(rank[i]));
-        prefix = prefix || modules[i]->method() == "prefix";
+        shared = shared || peft::uses_shared_params(modules[i]->method());
       }
-    return s + (prefix ? space_size.shared : 0.0);
+    return s + (shared ? space_size.shared : 0.0);
   };
   // The next smaller size of module i: the largest candidate rank below its rank, or 0.
   auto next_rank = [&](size_t i) -> int64_t {

@@ -9,42 +9,90 @@
 
 namespace bipeft::baselines {
 
-const std::vector<std::string>& search_method_names() {
-  static const std::vector<std::string> names = {"bipeft", "s3delta", "prunepeft", "autopeft", "adalora", "random"};
+using search::SearchResult;
+using Ck = train::Checkpointing;
+
+const std::vector<SearchMethod>& search_methods() {
+  // The table: one entry per method.
+  static const std::vector<SearchMethod> methods = {
+      {"bipeft", {}, "iterative binary/dimension search with budget-guided early selection", false, true,
+       [](const SearchRequest& r, const RunContext& ctx, const Ck& ck) {
+         return search::run_search(r.backbone, *r.tokenizer, *r.task, r.space, r.options, r.budget, ctx, ck);
+       }},
+      {"s3delta", {"delta-m", "deltam", "s3pet-m", "s3pet"}, "S3Delta-M, binary-concrete gates under a budget shift",
+       true, false,
+       [](const SearchRequest& r, const RunContext& ctx, const Ck&) {
+         return s3delta_search(r.backbone, *r.tokenizer, *r.task, r.space, r.options, r.method_options.s3delta,
+                               r.budget, ctx);
+       }},
+      {"prunepeft", {"prune-peft"}, "PrunePEFT-style, train the whole space, prune rank components and modules by Taylor importance on a cubic schedule", false, false,
+       [](const SearchRequest& r, const RunContext& ctx, const Ck&) {
+         return prune_peft_search(r.backbone, *r.tokenizer, *r.task, r.space, r.options, r.budget, ctx);
+       }},
+      {"autopeft", {"auto-peft"}, "Bayesian optimisation over configurations trained as trials", false,
+       false,
+       [](const SearchRequest& r, const RunContext& ctx, const Ck&) {
+         return autopeft_search(r.backbone, *r.tokenizer, *r.task, r.space, r.options, r.method_options.autopeft,
+                                r.budget, ctx);
+       }},
+      {"adalora", {"ada-lora"}, "SVD-form LoRA pruned by importance on a cubic rank schedule", false, false,
+       [](const SearchRequest& r, const RunContext& ctx, const Ck&) {
+         return adalora_search(r.backbone, *r.tokenizer, *r.task, r.space, r.options, r.method_options.adalora,
+                               r.budget, ctx);
+       }},
+      {"random", {}, "a random structure of the budget's size", false, false,
+       [](const SearchRequest& r, const RunContext& ctx, const Ck&) {
+         return random_structure(r.backbone, r.space, r.options, r.budget, ctx);
+       }},
+  };
+  return methods;
+}
+
+std::vector<std::string> search_method_names() {
+  std::vector<std::string> names;
+  for (const auto& m : search_methods()) names.push_back(m.name);
   return names;
 }
 
-std::string canonical_search_method(const std::string& method) {
-  std::string m;
-  for (char c : method) m += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (m == "delta-m" || m == "deltam" || m == "s3pet-m" || m == "s3pet") m = "s3delta";
-  if (m == "prune-peft") m = "prunepeft";
-  if (m == "auto-peft") m = "autopeft";
-  if (m == "ada-lora") m = "adalora";
-  for (const auto& n : search_method_names())
-    if (n == m) return n;
-  throw ConfigError("unknown search method '" + method + "'; known: " + join(search_method_names(), ", "));
+const SearchMethod& find_search_method(const std::string& name) {
+  std::string n;
+  for (char c : name) n += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const auto& m : search_methods()) {
+    if (m.name == n) return m;
+    for (const auto& a : m.aliases)
+      if (a == n) return m;
+  }
+  throw ConfigError("unknown search method '" + name + "'; known: " + join(search_method_names(), ", "));
 }
 
+std::string canonical_search_method(const std::string& method) { return find_search_method(method).name; }
+
 std::vector<int64_t> method_ranks(const std::string& method, const std::vector<int64_t>& ranks) {
-  if (canonical_search_method(method) == "s3delta" && !ranks.empty()) return {ranks.front()};
+  if (find_search_method(method).single_rank && !ranks.empty()) return {ranks.front()};
   return ranks;
 }
 
-search::SearchResult run_search_method(const std::string& method, model::T5Model backbone,
-                                       const text::Tokenizer& tokenizer, const data::TaskData& task,
-                                       const search::SpaceOptions& space, const search::SearchOptions& options,
-                                       const MethodOptions& mo, double budget, const RunContext& ctx,
-                                       const train::Checkpointing& checkpointing) {
-  const auto name = canonical_search_method(method);
-  if (name == "bipeft")
-    return search::run_search(backbone, tokenizer, task, space, options, budget, ctx, checkpointing);
-  if (name == "s3delta") return s3delta_search(backbone, tokenizer, task, space, options, mo.s3delta, budget, ctx);
-  if (name == "prunepeft") return prune_peft_search(backbone, tokenizer, task, space, options, budget, ctx);
-  if (name == "autopeft")
-    return autopeft_search(backbone, tokenizer, task, space, options, mo.autopeft, budget, ctx);
-  if (name == "adalora") return adalora_search(backbone, tokenizer, task, space, options, mo.adalora, budget, ctx);
-  return random_structure(backbone, space, options, budget, ctx);
+SearchResult run_search_method(const std::string& method, const SearchRequest& request, const RunContext& ctx,
+                               const train::Checkpointing& checkpointing) {
+  if (request.tokenizer == nullptr || request.task == nullptr)
+    throw ConfigError("search request: tokenizer and task must be set");
+  const auto& m = find_search_method(method);
+  return m.run(request, ctx, m.keeps_state ? checkpointing : Ck{});
+}
+
+SearchResult run_search_method(const std::string& method, model::T5Model backbone, const text::Tokenizer& tokenizer,
+                               const data::TaskData& task, const search::SpaceOptions& space,
+                               const search::SearchOptions& options, const MethodOptions& mo, double budget,
+                               const RunContext& ctx, const train::Checkpointing& checkpointing) {
+  SearchRequest r;
+  r.backbone = std::move(backbone);
+  r.tokenizer = &tokenizer;
+  r.task = &task;
+  r.space = space;
+  r.options = options;
+  r.method_options = mo;
+  r.budget = budget;
+  return run_search_method(method, r, ctx, checkpointing);
 }
 
 }  // namespace bipeft::baselines

@@ -51,11 +51,13 @@ Command add_search_command(CLI::App& root) {
                   "per ten-thousand (1.39permyriad) or a percentage (0.0139%)")
       ->required();
   app->add_option("--out", o->out, "Output folder: structure.json, trace.jsonl, summary.json, plots")->required();
-  app->add_option("--method", o->method,
-                  "Search method: bipeft, s3delta (Delta-M), prunepeft, autopeft (Bayesian optimisation), adalora "
-                  "(LoRA ranks by sensitivity x uncertainty), random "
-                  "(a random structure of the budget's size); all write the same files (docs/baselines.md)")
-      ->capture_default_str();
+  std::string method_help = "Search method (all write the same files; docs/baselines.md):";
+  for (const auto& m : baselines::search_methods()) {
+    method_help += "\n  " + m.name;
+    if (!m.aliases.empty()) method_help += " (" + join(m.aliases, ", ") + ")";
+    method_help += ": " + m.summary;
+  }
+  app->add_option("--method", o->method, method_help)->capture_default_str();
   app->add_option("--space", o->space, "Search space: s2 (LoRA, Adapter-LR, BitFit, LNFit), s1 (serial/parallel "
                                         "adapters, prefix), or a list of methods (lora,bitfit)")
       ->capture_default_str();

@@ -132,12 +132,13 @@ model::T5Model load_backbone(const std::string& dir, const RunContext& ctx) {
 }
 
 void add_selection_options(CLI::App& app, search::SearchOptions& s) {
-  app.add_option("--criterion", s.criterion,
+  app.add_option_function<std::string>(
+         "--criterion", [&s](const std::string& v) { s.criterion = search::parse_criterion(v, "--criterion"); },
                  "Sensitivity from the train (T) and validation (V) records: tra, val, tra_val, "
                  "tra_val_cos1 (T + cos*V, the paper's Eq. 3), tra_val_cos2 (cos*(T+V)), or gate_effect (ours: "
                  "the loss a module saves, fitted on the search's random on/off samples; docs/search.md)")
       ->check(CLI::IsMember(search::criterion_names()))
-      ->capture_default_str();
+      ->default_str(search::criterion_name(s.criterion));
   app.add_option("--trigger-gap", s.trigger_gap,
                  "At least N steps between two triggers, so the kept modules adapt before the next removal "
                  "(0: the official code's rule, triggers on consecutive steps)")
@@ -184,7 +185,7 @@ void add_selection_options(CLI::App& app, search::SearchOptions& s) {
                "Ablation (Table 2): architecture steps search alpha until half the triggers fired, then beta");
   app.add_flag("--dim-then-binary", [&s](int64_t) { s.stage_order = "dim-then-binary"; },
                "Ablation (Table 2): architecture steps search beta until half the triggers fired, then alpha");
-  app.add_option("--ema", s.ema, "Sensitivity EMA factor (Eq. 4; the code's 0.85)")->capture_default_str();
+  app.add_option("--ema", s.ema, "Sensitivity EMA factor (Eq. 4; the official code has 0.85, which follows noise: docs/search.md)")->capture_default_str();
   app.add_flag("--signed-sensitivity", [&s](int64_t) { s.abs_grad = false; },
                "Records are -sum(theta*grad) (first-order loss increase on shrinking a module) instead of sum|theta*grad|");
 }

@@ -32,19 +32,22 @@ bool is_cross(const std::string& position) { return starts_with(position, "cross
 
 const std::vector<MethodInfo>& methods() {
   static const std::vector<MethodInfo> table = {
-      {"lora", {SiteKind::Linear}, true, kLinear, {"q", "v"}, 8, "low-rank update of a linear layer"},
+      {"lora", {SiteKind::Linear}, true, kLinear, {"q", "v"}, 8, "low-rank update of a linear layer", "s2",
+       {"q", "k", "v", "o", "wi", "wi_0", "wi_1", "wo"}, {"cross_q", "cross_k", "cross_v", "cross_o"}},
       {"adapter_lr", {SiteKind::Sublayer}, true, kSublayers, {"attn", "ffn"}, 8,
-       "low-rank adapter after a sublayer (Compacter/S3Delta)"},
+       "low-rank adapter after a sublayer (Compacter/S3Delta)", "s2", {"attn", "ffn"}, {"cross"}},
       {"serial_adapter", {SiteKind::Sublayer}, true, kSublayers, {"attn", "ffn"}, 8,
-       "bottleneck adapter on a sublayer output (Houlsby)"},
+       "bottleneck adapter on a sublayer output (Houlsby)", "s1", {"ffn"}, {"cross"}},
       {"parallel_adapter", {SiteKind::Sublayer}, true, kSublayers, {"ffn"}, 8,
-       "bottleneck adapter from a sublayer input, added to its output (He et al.)"},
+       "bottleneck adapter from a sublayer input, added to its output (He et al.)", "s1", {"ffn"}, {"cross"}},
       {"prefix", {SiteKind::Attention}, true, {"attn_scores"}, {"attn_scores"}, 8,
-       "prefix keys/values in self-attention"},
+       "prefix keys/values in self-attention", "s1", {"attn_scores"}, {}, /*shared_params=*/true},
       {"bitfit", {SiteKind::Linear, SiteKind::Norm}, false, concat(kLinear, kNorms),
        {"q", "k", "v", "o", "wi", "wi_0", "wi_1", "wo", "attn_ln", "ffn_ln", "cross_ln", "final_ln"}, 1,
-       "trainable bias on a linear or layer-norm output"},
-      {"lnfit", {SiteKind::Norm}, false, kNorms, kNorms, 1, "trainable delta on a layer-norm scale"},
+       "trainable bias on a linear or layer-norm output", "s2",
+       {"q", "k", "v", "o", "wi", "wi_0", "wi_1", "wo", "attn_ln", "ffn_ln", "cross_ln", "final_ln"},
+       {"cross_q", "cross_k", "cross_v", "cross_o"}},
+      {"lnfit", {SiteKind::Norm}, false, kNorms, kNorms, 1, "trainable delta on a layer-norm scale", "s2", kNorms, {}},
   };
   return table;
 }
@@ -62,6 +65,15 @@ const MethodInfo& method_info(const std::string& name) {
   for (const auto& m : methods()) names.push_back(m.name);
   throw ConfigError("unknown PEFT method '" + name + "'; known: " + join(names, ", ") + " (and full)");
 }
+
+std::vector<std::string> space_methods(const std::string& space) {
+  std::vector<std::string> out;
+  for (const auto& m : methods())
+    if (m.space == space) out.push_back(m.name);
+  return out;
+}
+
+bool uses_shared_params(const std::string& name) { return method_info(name).shared_params; }
 
 void PeftOptions::validate() const {
   if (adapter_lr_reduction < 1) throw ConfigError("adapter_lr_reduction must be >= 1");

@@ -22,6 +22,10 @@ struct MethodInfo {
   std::vector<std::string> default_positions;  // used by manual shortcuts without --targets
   int64_t default_rank = 8;
   std::string help;
+  std::string space;                               // the paper's search space that holds it: "s2" or "s1"
+  std::vector<std::string> space_positions;        // its positions in that space (self-attention, FFN, norms)
+  std::vector<std::string> cross_space_positions;  // added to them by --cross-attention
+  bool shared_params = false;  // its modules also use the model-wide shared parameters (the prefix generator)
 };
 
 /// Every method, in a fixed order.
@@ -29,6 +33,12 @@ const std::vector<MethodInfo>& methods();
 /// The method `name` (aliases: adapter -> serial_adapter, adapter-lr -> adapter_lr, ...); throws
 /// ConfigError listing the known methods.
 const MethodInfo& method_info(const std::string& name);
+
+/// The methods of the paper's space `space` ("s2": LoRA, Adapter-LR, BitFit, LNFit; "s1": serial and
+/// parallel adapters, prefix), in table order; empty for another name.
+std::vector<std::string> space_methods(const std::string& space);
+/// method_info(name).shared_params: a structure holding it also counts the shared parameters.
+bool uses_shared_params(const std::string& name);
 
 /// Sizes shared by every module of one model.
 struct PeftOptions {

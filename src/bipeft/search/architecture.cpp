@@ -12,7 +12,7 @@
 
 namespace bipeft::search {
 
-Architecture::Architecture(const std::vector<peft::PeftModulePtr>& searchable, const SearchOptions& o,
+Architecture::Architecture(const std::vector<peft::PeftModulePtr>& searchable, const ArchitectureOptions& o,
                            at::Generator& gen)
     : iterative(o.iterative), full_rank_gradient_(o.rank_gradient_full), gumbel_(o.gumbel), rank_max_(o.ranks.back()) {
   candidates = o.ranks;
@@ -40,9 +40,9 @@ Architecture::Architecture(const std::vector<peft::PeftModulePtr>& searchable, c
   const int64_t n = static_cast<int64_t>(modules.size());
   const int64_t C = static_cast<int64_t>(candidates.size());
   alpha = at::empty({n, 2});
-  alpha.normal_(0.0, o.arch_init_std, gen);
+  alpha.normal_(0.0, o.init_std, gen);
   beta = at::empty({std::max<int64_t>(rows, 0), C});
-  beta.normal_(0.0, o.arch_init_std, gen);
+  beta.normal_(0.0, o.init_std, gen);
   rank_gain_.assign(static_cast<size_t>(std::max<int64_t>(rows, 0)), 0.0);
   alpha.set_requires_grad(true);
   beta.set_requires_grad(true);

@@ -36,7 +36,7 @@ class Architecture {
   enum class Stage { Binary, Dimension };
 
   /// `searchable` are the prunable modules of the supernet, all built at rank max(D).
-  Architecture(const std::vector<peft::PeftModulePtr>& searchable, const SearchOptions& options, at::Generator& gen);
+  Architecture(const std::vector<peft::PeftModulePtr>& searchable, const ArchitectureOptions& options, at::Generator& gen);
 
   /// How a kept, unfixed ranked module's rank is chosen in the binary stage (SearchOptions::rank_training).
   enum class RankDraw { Argmax, Uniform, Beta };

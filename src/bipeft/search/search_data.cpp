@@ -8,6 +8,7 @@
 
 #include "bipeft/core/error.h"
 #include "bipeft/data/splits.h"
+#include "bipeft/peft/methods.h"
 #include "bipeft/train/objective.h"
 
 namespace bipeft::search {
@@ -65,16 +66,16 @@ Selection select_modules(const std::vector<peft::PeftModulePtr>& modules, const 
                       std::to_string(modules.size()) + " modules");
   Selection s;
   s.structure.options = base.options;
-  bool has_prefix = false;
+  bool has_shared = false;
   for (size_t i = 0; i < modules.size(); ++i) {
     if (ranks[i] <= 0) continue;
     const auto& m = modules[i];
     const int64_t r = m->ranked() ? ranks[i] : 1;
     s.structure.modules.push_back({m->site_name(), m->method(), r});
     s.params += static_cast<double>(m->param_count(r));
-    has_prefix = has_prefix || m->method() == "prefix";
+    has_shared = has_shared || peft::uses_shared_params(m->method());
   }
-  if (has_prefix) s.params += shared;
+  if (has_shared) s.params += shared;
   return s;
 }
 

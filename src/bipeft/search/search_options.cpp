@@ -8,7 +8,6 @@
 
 #include "bipeft/core/error.h"
 #include "bipeft/core/strings.h"
-#include "bipeft/search/sensitivity.h"
 
 namespace bipeft::search {
 
@@ -25,7 +24,7 @@ void SearchOptions::validate() const {
   if (trigger_gap < 0) throw ConfigError("--trigger-gap must be >= 0");
   if (!(threshold > 0 && threshold <= 1)) throw ConfigError("--threshold must be in (0, 1]");
   if (!(ema >= 0 && ema < 1)) throw ConfigError("--ema must be in [0, 1)");
-  if (parse_criterion(criterion, "--criterion") == Criterion::GateEffect && !gumbel)
+  if (criterion == Criterion::GateEffect && !gumbel)
     throw ConfigError("--criterion gate_effect fits the loss on the Gumbel on/off samples; it cannot run with --no-gumbel");
   if (alpha_free_triggers < 0) throw ConfigError("--alpha-free-triggers must be >= 0");
   if (batch_size < 1) throw ConfigError("--batch must be >= 1");
@@ -50,6 +49,16 @@ void SearchOptions::validate() const {
     throw ConfigError("--binary-then-dim / --dim-then-binary need the iterative space (not --no-iterative)");
 }
 
+ArchitectureOptions SearchOptions::architecture() const {
+  ArchitectureOptions a;
+  a.ranks = ranks;
+  a.iterative = iterative;
+  a.gumbel = gumbel;
+  a.rank_gradient_full = rank_gradient_full;
+  a.init_std = arch_init_std;
+  return a;
+}
+
 const std::vector<std::string>& rank_training_names() {
   static const std::vector<std::string> names{"argmax", "uniform", "beta"};
   return names;
@@ -69,7 +78,7 @@ nlohmann::json SearchOptions::to_json() const {
           {"threshold", threshold},
           {"trigger_gap", trigger_gap},
           {"ema", ema},
-          {"criterion", criterion},
+          {"criterion", criterion_name(criterion)},
           {"abs_grad", abs_grad},
           {"budget_fill", budget_fill},
           {"rank_training", rank_training},

@@ -7,9 +7,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bipeft/search/criterion.h"
 #include "bipeft/train/objective.h"
 
 namespace bipeft::search {
+
+/// What the architecture parameters (alpha, beta and their gates) need from the search options.
+struct ArchitectureOptions {
+  std::vector<int64_t> ranks{1, 4, 8};  // candidate ranks D
+  bool iterative = true;                // false: the entangled space {0} + D (§5.4)
+  bool gumbel = true;                   // false: soft softmax instead of hard Gumbel samples
+  bool rank_gradient_full = true;       // dimension stage at the largest rank behind the sample's mask
+  double init_std = 1e-3;               // alpha, beta ~ N(0, std^2)
+};
 
 struct SearchOptions {
   std::vector<int64_t> ranks{1, 4, 8};  // candidate ranks D
@@ -19,8 +29,8 @@ struct SearchOptions {
   int64_t window = 5;                   // T: indicators compared by the trigger (§7)
   double threshold = 0.85;              // gamma: trigger stability threshold (§7)
   int64_t trigger_gap = 0;              // ours: at least N weight steps between two triggers (0 = the code's rule)
-  double ema = 0.85;                    // sensitivity EMA factor (§6)
-  std::string criterion = "tra_val_cos1";  // how train/validation records make S_i (§6, --prune_criterion)
+  double ema = 0.97;                    // sensitivity EMA factor (§6; the code has 0.85: docs/search.md)
+  Criterion criterion = Criterion::TrainValCos1;  // how train/validation records make S_i (§6, --prune_criterion)
   bool abs_grad = true;                 // false: signed records -sum(theta*g) (§6, the code's --no_abs_grad)
   bool budget_fill = true;              // ours: the final rank fix raises ranks while they fit the budget
   // Rank search (ours; docs/search.md "Rank search"). Which rank a kept ranked module trains at in a
@@ -73,6 +83,8 @@ struct SearchOptions {
   train::BatchObjective objective;      // loss of both halves (empty: label cross-entropy); set by code, not saved
   /// Throws ConfigError naming the broken constraint.
   void validate() const;
+  /// What the architecture parameters read (Architecture's own options).
+  ArchitectureOptions architecture() const;
   nlohmann::json to_json() const;
 };
 

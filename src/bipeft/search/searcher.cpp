@@ -18,6 +18,7 @@
 #include "bipeft/data/collate.h"
 #include "bipeft/data/splits.h"
 #include "bipeft/dist/data_parallel.h"
+#include "bipeft/peft/methods.h"
 #include "bipeft/peft/peft_model.h"
 #include "bipeft/search/architecture.h"
 #include "bipeft/search/search_data.h"
@@ -79,7 +80,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
   const auto device = backbone->shared->weight.device();
 
   auto gen = at::detail::createCPUGenerator(data::derive_seed(ctx.seed, 7));
-  Architecture arch(net.modules, o, gen);
+  Architecture arch(net.modules, o.architecture(), gen);
   SearchResult result;
   result.budget = budget;
   result.space_params = sizes_of_space.whole;
@@ -110,7 +111,7 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
   std::vector<int64_t> beta_choice(arch.modules.size(), -1);  // argmax beta when each rank was fixed
   TriggerDetector detector(o.window, o.threshold);
   SensitivityTracker tracker(arch.modules.size(),
-                             SensitivityOptions{o.ema, parse_criterion(o.criterion, "--criterion"), o.abs_grad});
+                             SensitivityOptions{o.ema, o.criterion, o.abs_grad});
   std::vector<at::Tensor> history;  // beta snapshots since the last trigger (rank_window 0) or the last rank_window
   int64_t k_rem = o.max_triggers;
   int64_t last_trigger_step = -1;  // weight step of the last trigger (-1: none yet)
@@ -263,6 +264,9 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
       scores.push_back(std::move(row));
     }
     auto gone = modules_to_remove(removal_scores, removed_flags(), prunable, sizes, delta, /*force_one=*/!last);
+    // The last removal, closed with the least waste when every size is exact (no rank left free).
+    if (last && arch.free_ranked().empty())
+      gone = close_last_removal(removal_scores, removed_flags(), prunable, sizes, delta, std::move(gone));
     nlohmann::json removed_ids = nlohmann::json::array();
     for (size_t i : gone) {
       auto& m = arch.modules[i];
@@ -280,7 +284,9 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
       auto free = arch.free_ranked();
       const int64_t q = fix_count(agreement, static_cast<int64_t>(free.size()), k_rem);
       if (q > 0 && q == static_cast<int64_t>(free.size())) {
-        fixed_ids = fix_all(free, false);  // the last fix: no stability order needed, the budget decides
+        // The last fix: no stability order needed, the budget decides; at the last trigger the fill may
+        // also lower ranks (what is left above the budget would otherwise cost a whole module).
+        fixed_ids = fix_all(free, k_rem == 0);
       } else if (q > 0) {
         std::vector<int64_t> rows;
         for (size_t i : free) rows.push_back(arch.modules[i].beta_row);
@@ -525,9 +531,9 @@ SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tok, con
       if (arch.modules[i].module->site_name() == spec.site && arch.modules[i].module->method() == spec.method &&
           beta_choice[i] >= 0)
         spec.rank = arch.candidates[beta_choice[i]];
-  bool has_prefix = false;
-  for (const auto& m : result.structure.modules) has_prefix = has_prefix || m.method == "prefix";
-  result.params = arch.kept_params() + (has_prefix ? shared_params : 0.0);
+  bool has_shared = false;
+  for (const auto& m : result.structure.modules) has_shared = has_shared || peft::uses_shared_params(m.method);
+  result.params = arch.kept_params() + (has_shared ? shared_params : 0.0);
   result.seconds = seconds_before + timer.seconds();
   for (auto& m : supernet->modules) m->set_gate(peft::Gate::full());
   supernet->detach_();

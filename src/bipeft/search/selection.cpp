@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include <ATen/ATen.h>
@@ -100,6 +101,41 @@ std::vector<size_t> repair_to_budget(const std::vector<double>& s, const std::ve
     left -= sizes[pick];
   }
   return out;
+}
+
+std::vector<size_t> close_last_removal(const std::vector<double>& s, const std::vector<bool>& removed,
+                                       const std::vector<bool>& prunable, const std::vector<double>& sizes,
+                                       double delta, std::vector<size_t> picked) {
+  double acc = 0;
+  std::vector<bool> in(s.size(), false);
+  for (size_t i : picked) {
+    acc += sizes[i];
+    in[i] = true;
+  }
+  const double gap = delta - acc;
+  if (gap <= 0) return picked;
+  auto candidate = [&](size_t i) { return !removed[i] && !in[i] && prunable[i] && sizes[i] > 0; };
+  // What the repair would waste: the smallest candidate that covers the gap alone.
+  double repair_waste = std::numeric_limits<double>::infinity();
+  for (size_t i = 0; i < s.size(); ++i)
+    if (candidate(i) && sizes[i] >= gap) repair_waste = std::min(repair_waste, sizes[i] - gap);
+  size_t out_k = picked.size(), take = s.size();
+  double best = repair_waste;
+  for (size_t k = 0; k < picked.size(); ++k)
+    for (size_t m = 0; m < s.size(); ++m) {
+      if (!candidate(m)) continue;
+      const double waste = sizes[m] - sizes[picked[k]] - gap;
+      if (waste < 0) continue;
+      const bool tie = waste == best && take != s.size() &&
+                       (s[m] < s[take] || (s[m] == s[take] && s[picked[k]] > s[picked[out_k]]));
+      if (waste < best || tie) {
+        best = waste;
+        out_k = k;
+        take = m;
+      }
+    }
+  if (take != s.size()) picked[out_k] = take;
+  return picked;
 }
 
 std::vector<int64_t> fill_ranks_to_budget(const std::vector<std::vector<double>>& counts, std::vector<int64_t> start,

@@ -56,6 +56,17 @@ std::vector<size_t> modules_to_remove(const std::vector<double>& sensitivity, co
                                       const std::vector<bool>& prunable, const std::vector<double>& sizes, double delta,
                                       bool force_one = true);
 
+/// The last trigger's removal, closed (ours, not the paper's): the §8.2 scan (`picked`, from
+/// modules_to_remove with force_one = false) stops short of `delta`, and the budget repair then removes
+/// the smallest kept module that covers the rest, which with coarse modules can waste most of a
+/// module's worth of the budget. When swapping one picked module for a larger kept, prunable one covers
+/// `delta` with less waste than that repair would leave, make the swap (the least waste; ties: the lower
+/// sensitivity of the module taken, then the higher of the one put back, then index). Only for exact `sizes` (every kept rank fixed); returns
+/// the indices to remove.
+std::vector<size_t> close_last_removal(const std::vector<double>& sensitivity, const std::vector<bool>& removed,
+                                       const std::vector<bool>& prunable, const std::vector<double>& sizes,
+                                       double delta, std::vector<size_t> picked);
+
 /// Budget repair after the last trigger (ours, not the paper's): the §8.2 removal never overshoots
 /// delta, so the structure usually ends a little above the budget. While `excess` > 0, remove the
 /// smallest kept, prunable module that alone covers what is left (ties: lower sensitivity, then
@@ -71,7 +82,7 @@ std::vector<size_t> repair_to_budget(const std::vector<double>& sensitivity, con
 /// k), repeatedly raise by one candidate the most sensitive module (ties: lower index) whose raise
 /// still keeps the sum of the free modules' counts within `room`; stop when no raise fits. A start
 /// above `room` (argmax ranks larger than the expected sizes the removal saw) is first lowered when
-/// `may_lower` (the final fix; before the last trigger its removal takes the excess), one candidate at a
+/// `may_lower` (the final fix and the last trigger's; before the last trigger its removal takes the excess), one candidate at a
 /// time until it fits: the step that alone covers the excess with the smallest cut, else the least
 /// sensitive module's; if even the smallest candidates do not fit it stays there (the budget repair
 /// removes modules then). Returns the indices.

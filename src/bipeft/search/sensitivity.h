@@ -15,28 +15,11 @@
 #include <ATen/core/Tensor.h>
 
 #include "bipeft/search/architecture.h"
+#include "bipeft/search/criterion.h"
 #include "bipeft/search/gate_effect.h"
 
 namespace bipeft::search {
 
-/// How one step's records become S_i (ALGORITHM.md §6): T = train record, V = validation record,
-/// c = mean cosine of the products, n = the parameters that took part (see step_sensitivity). The order is that of
-/// criterion_names().
-enum class Criterion {
-  Train,          // tra: T / n
-  Validation,     // val: V / n
-  TrainVal,       // tra_val: (T + V) / n
-  TrainValCos1,   // tra_val_cos1 (default): T / n + c * V / n
-  TrainValCos2,   // tra_val_cos2: c * (T + V) / n
-  GateEffect,     // gate_effect (ours): the loss a module saves when on, fitted on the Gumbel samples / n
-};
-
-/// The names of the criteria, in the order of the enum: the official code's (tra, val, tra_val,
-/// tra_val_cos1, tra_val_cos2) and gate_effect.
-const std::vector<std::string>& criterion_names();
-/// Parses one of criterion_names(); throws ConfigError naming `field` and the accepted names otherwise.
-Criterion parse_criterion(const std::string& name, const std::string& field);
-std::string criterion_name(Criterion c);
 
 /// One step's S_i from the records (the formula of `c`), each record divided by the parameters that
 /// took part in its step (`n_train`, `n_val`: the module's count at the rank it ran at; <= 0 counts as
@@ -48,7 +31,7 @@ double step_sensitivity(Criterion c, double train_record, double val_record, dou
 double active_params(const peft::PeftModule& m);
 
 struct SensitivityOptions {
-  double ema = 0.85;
+  double ema = 0.97;
   Criterion criterion = Criterion::TrainValCos1;
   /// true: records are sum|theta * g| (Eq. 1-2); false: -sum(theta * g), the first-order loss
   /// increase when the module's weights are scaled towards zero (the code's --no_abs_grad).

@@ -9,19 +9,12 @@ namespace bipeft::search {
 
 namespace {
 
-// Positions of each method in the paper's spaces.
+// Positions of each method in the paper's spaces (peft::MethodInfo's, with the cross-attention ones
+// when asked).
 std::vector<std::string> space_positions(const std::string& method, bool cross) {
-  std::vector<std::string> p;
-  if (method == "lora") p = {"q", "k", "v", "o", "wi", "wi_0", "wi_1", "wo"};
-  else if (method == "adapter_lr") p = {"attn", "ffn"};
-  else if (method == "bitfit") p = {"q", "k", "v", "o", "wi", "wi_0", "wi_1", "wo", "attn_ln", "ffn_ln", "cross_ln", "final_ln"};
-  else if (method == "lnfit") p = {"attn_ln", "ffn_ln", "cross_ln", "final_ln"};
-  else if (method == "serial_adapter" || method == "parallel_adapter") p = {"ffn"};
-  else if (method == "prefix") p = {"attn_scores"};
-  if (cross) {
-    if (method == "lora" || method == "bitfit") for (auto x : {"cross_q", "cross_k", "cross_v", "cross_o"}) p.push_back(x);
-    if (method == "adapter_lr" || method == "serial_adapter" || method == "parallel_adapter") p.push_back("cross");
-  }
+  const auto& info = peft::method_info(method);
+  auto p = info.space_positions;
+  if (cross) p.insert(p.end(), info.cross_space_positions.begin(), info.cross_space_positions.end());
   return p;
 }
 
@@ -39,9 +32,8 @@ peft::Structure build_space(const SpaceOptions& o, const std::vector<model::Site
   o.validate();
   std::vector<std::string> method_names;
   const std::string sp = to_lower(trim(o.space));
-  if (sp == "s2") method_names = {"lora", "adapter_lr", "bitfit", "lnfit"};
-  else if (sp == "s1") method_names = {"serial_adapter", "parallel_adapter", "prefix"};
-  else
+  method_names = peft::space_methods(sp);
+  if (method_names.empty())
     for (const auto& m : split(sp, ',')) method_names.push_back(peft::method_info(trim(m)).name);
   for (const auto& want : o.positions) {
     bool known = false;
