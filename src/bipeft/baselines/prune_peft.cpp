@@ -44,13 +44,16 @@ search::SearchResult prune_peft_search(model::T5Model backbone, const text::Toke
     rank[i] = modules[i]->ranked() ? modules[i]->rank_max() : 1;
     importance[i].assign(static_cast<size_t>(rank[i]), 0.0);
   }
+  // Which modules also count the shared parameters (looked up once: kept_size runs every step).
+  std::vector<bool> uses_shared(N);
+  for (size_t i = 0; i < N; ++i) uses_shared[i] = peft::uses_shared_params(modules[i]->method());
   auto kept_size = [&] {
     double s = 0;
     bool shared = false;
     for (size_t i = 0; i < N; ++i)
       if (rank[i] > 0) {
         s += static_cast<double>(modules[i]->param_count(rank[i]));
-        shared = shared || peft::uses_shared_params(modules[i]->method());
+        shared = shared || uses_shared[i];
       }
     return s + (shared ? space_size.shared : 0.0);
   };

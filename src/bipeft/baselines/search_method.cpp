@@ -1,7 +1,5 @@
 #include "bipeft/baselines/search_method.h"
 
-#include <cctype>
-
 #include "bipeft/baselines/prune_peft.h"
 #include "bipeft/baselines/random_structure.h"
 #include "bipeft/core/error.h"
@@ -55,8 +53,7 @@ std::vector<std::string> search_method_names() {
 }
 
 const SearchMethod& find_search_method(const std::string& name) {
-  std::string n;
-  for (char c : name) n += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string n = to_lower(name);
   for (const auto& m : search_methods()) {
     if (m.name == n) return m;
     for (const auto& a : m.aliases)
