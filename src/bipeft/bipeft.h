@@ -9,10 +9,12 @@
 //   auto tokenizer = bipeft::text::Tokenizer::from_model_dir(model_dir);
 //   auto task = bipeft::data::load_task("sst2", data_dir, {});
 //   auto budget = bipeft::search::parse_budget("0.5%", backbone->num_parameters());
-//   auto found = bipeft::search::run_search(backbone, tokenizer, task, space, options, budget.params, ctx);
+//   auto found = bipeft::search::Searcher(backbone, tokenizer, task, space, options, budget.params, ctx).run();
 //   bipeft::peft::PeftModel model(backbone, found.structure, ctx.seed);
-//   bipeft::train::train_model(*model, tokenizer, task, train_options, ctx);
+//   bipeft::train::Trainer(*model, tokenizer, task, train_options, ctx).run();
 //   bipeft::exporter::export_hf_peft(*model, out_dir);
+// (run_search and train_model are the same calls in one line; baselines::run_compare_grid runs the whole
+// grid of `bipeft compare`.)
 #include "bipeft/core/error.h"
 #include "bipeft/core/run_context.h"
 #include "bipeft/data/task.h"
@@ -25,6 +27,8 @@
 #include "bipeft/peft/adapter_io.h"
 #include "bipeft/peft/peft_model.h"
 #include "bipeft/peft/structure.h"
+#include "bipeft/baselines/compare_grid.h"
+#include "bipeft/baselines/comparison.h"
 #include "bipeft/baselines/search_method.h"
 #include "bipeft/search/budget.h"
 #include "bipeft/search/search_options.h"
@@ -33,4 +37,6 @@
 #include "bipeft/search/space.h"
 #include "bipeft/text/tokenizer.h"
 #include "bipeft/train/train_options.h"
+#include "bipeft/train/pretrainer.h"
+#include "bipeft/train/train_outputs.h"
 #include "bipeft/train/trainer.h"

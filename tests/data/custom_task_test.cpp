@@ -99,8 +99,8 @@ TEST(DataCustom, BadInputNamesTheFileRowAndField) {
 
 TEST(DataCustom, MissingOptionsAreConfigErrors) {
   test::TempDir dir;
-  EXPECT_THROW_WITH(load_task("custom", dir.str(), TaskOptions{}), ConfigError, "--text-fields is required");
-  EXPECT_THROW_WITH(load_task("custom", dir.str(), custom({"q"}, "")), ConfigError, "--label-field is required");
+  EXPECT_THROW_WITH(load_task("custom", dir.str(), TaskOptions{}), ConfigError, "TaskOptions.text_fields is required");
+  EXPECT_THROW_WITH(load_task("custom", dir.str(), custom({"q"}, "")), ConfigError, "TaskOptions.label_field is required");
   EXPECT_THROW_WITH(load_task("custom", dir.str(), custom({"q"}, "q")), ConfigError, "both a text field and the label");
 }
 

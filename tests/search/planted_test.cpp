@@ -159,13 +159,13 @@ TEST(Planted, BadOptionsAreConfigErrors) {
   PlantedOptions o;
   o.delta_scale = 0;
   EXPECT_THROW_WITH(run_planted_benchmark(test::tiny_t5_with_real_vocab(1), tok, {"a"}, o, RunContext{}), ConfigError,
-                    "--scale");
+                    "PlantedOptions.delta_scale must be positive");
   o.delta_scale = 1;
   EXPECT_THROW_WITH(run_planted_benchmark(test::tiny_t5_with_real_vocab(1), tok, {"a", "b"}, o, RunContext{}),
                     ConfigError, "at least 8 sentences");
   o.target = "soft";
   EXPECT_THROW_WITH(run_planted_benchmark(test::tiny_t5_with_real_vocab(1), tok, {"a"}, o, RunContext{}), ConfigError,
-                    "--target");
+                    "PlantedOptions.target must be logits or greedy");
 }
 
 }  // namespace

@@ -295,10 +295,10 @@ TEST(Searcher, StageOrderAblationsSearchOneStageUntilHalfTheTriggersThenTheOther
   EXPECT_THROW_WITH(o.validate(), ConfigError, "need the iterative space");
   o.iterative = true;
   o.stage_order = "sideways";
-  EXPECT_THROW_WITH(o.validate(), ConfigError, "--stage-order 'sideways' must be one of");
+  EXPECT_THROW_WITH(o.validate(), ConfigError, "SearchOptions.stage_order 'sideways' must be one of");
   o.stage_order = "alternate";
   o.rank_training = "max";
-  EXPECT_THROW_WITH(o.validate(), ConfigError, "--rank-training 'max' must be one of argmax, uniform, beta");
+  EXPECT_THROW_WITH(o.validate(), ConfigError, "SearchOptions.rank_training 'max' must be one of argmax, uniform, beta");
 }
 
 TEST(Searcher, BetaStructureHoldsTheSameModulesAtBetasOwnRanks) {
@@ -347,7 +347,7 @@ TEST(Searcher, SensitivityOptionsAreValidated) {
   SearchOptions o;
   o.criterion = Criterion::GateEffect;
   o.gumbel = false;
-  EXPECT_THROW_WITH(o.validate(), ConfigError, "cannot run with --no-gumbel");
+  EXPECT_THROW_WITH(o.validate(), ConfigError, "cannot run with gumbel = false");
   o.gumbel = true;
   o.validate();
   EXPECT_THROW_WITH(parse_criterion("abs", "--criterion"), ConfigError, "--criterion: unknown sensitivity criterion 'abs'");
@@ -355,7 +355,7 @@ TEST(Searcher, SensitivityOptionsAreValidated) {
   EXPECT_EQ(o.criterion, Criterion::Validation);
   EXPECT_EQ(o.to_json()["criterion"], "val");
   o.trigger_gap = -1;
-  EXPECT_THROW_WITH(o.validate(), ConfigError, "--trigger-gap must be >= 0");
+  EXPECT_THROW_WITH(o.validate(), ConfigError, "SearchOptions.trigger_gap must be >= 0");
 }
 
 TEST(Searcher, RunWithAnAlphaPhaseEndsWithinTenPercentBelowTheBudget) {

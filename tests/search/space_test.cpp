@@ -39,7 +39,7 @@ TEST(SearchSpace, PositionsKeepOnlyTheNamedPositionsOfEveryBlock) {
 TEST(SearchSpace, APositionOutsideTheSpaceIsAnError) {
   auto bb = test::tiny_t5_with_real_vocab(1);
   SpaceOptions bad{"lora", {1, 4}, false, {"q", "ffn"}};
-  EXPECT_THROW_WITH(build_space(bad, bb->sites()), ConfigError, "--positions: 'ffn' is not a position of space 'lora'");
+  EXPECT_THROW_WITH(build_space(bad, bb->sites()), ConfigError, "SpaceOptions.positions 'ffn' is not a position of space 'lora'");
   SpaceOptions typo{"s2", {1, 4}, false, {"qq"}};
   EXPECT_THROW_WITH(build_space(typo, bb->sites()), ConfigError, "'qq'");
 }

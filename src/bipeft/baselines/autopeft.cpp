@@ -20,9 +20,10 @@
 namespace bipeft::baselines {
 
 void AutoPeftOptions::validate() const {
-  if (trials < 2) throw ConfigError("--trials must be at least 2");
-  if (initial < 1 || initial >= trials) throw ConfigError("--trials must exceed the initial design (" + std::to_string(initial) + ")");
-  if (trial_epochs < 1) throw ConfigError("--trial-epochs must be at least 1");
+  if (trials < 2) throw OptionError("AutoPeftOptions", "trials", "must be at least 2");
+  if (initial < 1 || initial >= trials)
+    throw OptionError("AutoPeftOptions", "trials", "must exceed the initial design (" + std::to_string(initial) + ")");
+  if (trial_epochs < 1) throw OptionError("AutoPeftOptions", "trial_epochs", "must be at least 1");
 }
 
 search::SearchResult autopeft_search(model::T5Model backbone, const text::Tokenizer& tok, const data::TaskData& task,

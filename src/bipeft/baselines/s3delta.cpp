@@ -21,7 +21,7 @@
 namespace bipeft::baselines {
 
 void S3DeltaOptions::validate() const {
-  if (!(alpha_lr > 0 && std::isfinite(alpha_lr))) throw ConfigError("--arch-lr must be a positive number");
+  if (!(alpha_lr > 0 && std::isfinite(alpha_lr))) throw OptionError("S3DeltaOptions", "alpha_lr", "must be a positive number");
   if (!(shift_temperature > 0) || !(concrete_temperature > 0))
     throw ConfigError("S3Delta temperatures must be positive");
   if (!(alpha_init_std >= 0)) throw ConfigError("S3Delta alpha init std must be >= 0");

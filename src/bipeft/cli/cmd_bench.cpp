@@ -5,7 +5,7 @@
 #include "bipeft/cli/command.h"
 #include "bipeft/cli/common_args.h"
 #include "bipeft/cli/number_checks.h"
-#include "bipeft/cli/jsonl_writer.h"
+#include "bipeft/io/jsonl_writer.h"
 #include "bipeft/core/error.h"
 #include "bipeft/core/strings.h"
 #include "bipeft/io/file_util.h"
@@ -129,6 +129,8 @@ Command add_bench_command(CLI::App& root) {
             planted.validate(backbone->sites(), "--planted");
             try {
               search::build_space(o->p.space, backbone->sites());
+            } catch (const OptionError&) {
+              throw;  // names its own field (--positions, --ranks)
             } catch (const ConfigError& e) {
               throw ConfigError("--space '" + o->p.space.space + "': " + e.what());
             }
@@ -140,7 +142,7 @@ Command add_bench_command(CLI::App& root) {
             prepare_output_dir(o->out, o->overwrite);
             const auto path = [&](const std::string& f) { return (std::filesystem::path(o->out) / f).string(); };
             std::remove(path("trace.jsonl").c_str());  // --overwrite: a new trace, not appended to the old one
-            ctx.events = std::make_shared<JsonlWriter>(path("trace.jsonl"));
+            ctx.events = std::make_shared<io::JsonlWriter>(path("trace.jsonl"));
             auto report = search::run_planted_benchmark(backbone, tokenizer, sentences, o->p, ctx);
             auto j = report.to_json();
             j["model"] = o->model;

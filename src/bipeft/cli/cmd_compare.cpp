@@ -5,31 +5,26 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
-#include <optional>
 #include <iostream>
 
+#include "bipeft/baselines/compare_grid.h"
 #include "bipeft/baselines/comparison.h"
 #include "bipeft/baselines/search_method.h"
-#include "bipeft/eval/constant_answer.h"
 #include "bipeft/cli/command.h"
 #include "bipeft/cli/common_args.h"
 #include "bipeft/cli/workers.h"
-#include "bipeft/cli/jsonl_writer.h"
+#include "bipeft/io/jsonl_writer.h"
 #include "bipeft/cli/number_checks.h"
-#include "bipeft/cli/progress_bar.h"
 #include "bipeft/cli/resume.h"
 #include "bipeft/cli/run_header.h"
 #include "bipeft/core/autocast.h"
 #include "bipeft/core/error.h"
 #include "bipeft/core/strings.h"
-#include "bipeft/core/timer.h"
 #include "bipeft/io/file_util.h"
 #include "bipeft/io/json_util.h"
-#include "bipeft/peft/peft_model.h"
 #include "bipeft/peft/structure.h"
 #include "bipeft/search/budget.h"
 #include "bipeft/search/search_data.h"
-#include "bipeft/train/trainer.h"
 
 namespace bipeft::cli {
 
@@ -216,6 +211,8 @@ Command add_compare_command(CLI::App& root) {
               if (is_search_method(m)) {
                 try {
                   search::measure_space(backbone0, space, baselines::method_ranks(m, so.ranks)).check_budget(budget.params);
+                } catch (const OptionError& e) {
+                  throw ConfigError("--budget " + o->budget + " for --methods " + m + ": " + e.what());
                 } catch (const ConfigError& e) {
                   throw ConfigError("--methods " + m + ": " + e.what());
                 }
@@ -240,148 +237,39 @@ Command add_compare_command(CLI::App& root) {
               io::write_json_atomic(path("config.json"), run_header("compare", options));
             }
             // Shards run at the same time: each appends to its own log.
-            auto log = std::make_shared<JsonlWriter>(path(shard == 0 ? "log.jsonl" : "log.shard-" + std::to_string(shard) + ".jsonl"));
+            auto log = std::make_shared<io::JsonlWriter>(path(shard == 0 ? "log.jsonl" : "log.shard-" + std::to_string(shard) + ".jsonl"));
             log->write({{"event", o->resume.resuming() ? "resume" : "start"}, {"options", options}});
+            ctx.events = log;
 
-            const auto cell_dir_of = [&](const std::string& task_name, const std::string& method, uint64_t seed) {
-              return path("cells/" + task_name + "/" + method + "/seed-" + std::to_string(seed));
-            };
-            std::vector<baselines::CellResult> cells;
-            const int64_t total = static_cast<int64_t>(tasks.size() * methods.size()) * o->seeds;
-            int64_t index = 0, computed = 0;
-            double computed_seconds = 0;
-            // Seed-major order: an interrupted compare has every task and method at the first seeds.
-            for (int64_t k = 0; k < o->seeds; ++k) {
-              for (const auto& task_name : tasks) {
-                const uint64_t seed = o->rt.seed + static_cast<uint64_t>(k);
-                topts.seed = seed;
-                std::optional<data::TaskData> task;
-                for (const auto& method : methods) {
-                  ++index;
-                  const auto cell_dir = cell_dir_of(task_name, method, seed);
-                  const auto result_file = cell_dir + "/result.json";
-                  const std::string label = "[" + std::to_string(index) + "/" + std::to_string(total) + "] " +
-                                            task_name + " " + method + " seed " + std::to_string(seed);
-                  if (io::is_file(result_file)) {
-                    cells.push_back(baselines::CellResult::from_json(io::read_json_file(result_file), result_file));
-                    ctx.info(label + ": done before (test " + std::to_string(cells.back().test) + ")");
-                    continue;
-                  }
-                  if ((index - 1) % shards != shard) continue;  // another shard's cell
-                  if (!task) task = data::load_task(task_name, dirs[task_name], topts);
-                  io::make_dirs(cell_dir);
-                  baselines::CellResult cell;
-                  cell.task = task_name;
-                  cell.method = method;
-                  cell.seed = seed;
-                  cell.metric = task->metrics.front();
-                  cell.backbone_params = static_cast<double>(backbone_params);
-                  if (method == "constant") {
-                    const auto constant = eval::constant_answer(*task, task->dev, task->test);
-                    cell.dev = constant.chosen_primary();
-                    cell.test = constant.primary();
-                    cell.dev_metrics = {{"prediction", constant.prediction}, {"metrics", constant.chosen_metrics}};
-                    cell.test_metrics = {{"prediction", constant.prediction}, {"metrics", constant.metrics}};
-                    io::write_json_atomic(result_file, cell.to_json());
-                    cells.push_back(cell);
-                    ctx.info(label + ": constant answer '" + constant.prediction + "', test " + cell.metric + " " +
-                             std::to_string(cell.test));
-                    continue;
-                  }
-                  Timer cell_timer;
-                  if (computed > 0) {
-                    const double eta = computed_seconds / static_cast<double>(computed) * static_cast<double>(total - index + 1) /
-                                       static_cast<double>(shards);
-                    ctx.info(label + " (about " + format_duration(eta) + " left for the remaining cells)");
-                  } else {
-                    ctx.info(label);
-                  }
-                  log->write({{"event", "cell_start"}, {"task", task_name}, {"method", method}, {"seed", seed}});
-                  auto cctx = ctx;
-                  cctx.seed = seed;
-                  auto backbone = load_backbone(o->model, ctx);
-                  if (o->dropout >= 0) backbone->set_dropout(o->dropout);
-                  auto tok = text::Tokenizer::from_model_dir(o->model);
-                  auto sopts = so;
-                  const int64_t half_rows = static_cast<int64_t>(task->search_train.size());
-                  const auto schedule = search::default_search_schedule(
-                      task_name, so.max_train_examples > 0 ? std::min(half_rows, so.max_train_examples / 2) : half_rows,
-                      so, o->epochs);
-                  sopts.epochs = schedule.epochs;
-                  sopts.prune_begin_epoch = schedule.prune_begin;
-                  auto topts_train = to;
-                  topts_train.epochs = o->retrain_epochs > 0 ? o->retrain_epochs
-                                                             : (o->epochs > 0 ? o->epochs : schedule.paper_epochs);
-                  peft::Structure structure;
-                  if (is_search_method(method)) {
-                    const auto ck = checkpointing(cell_dir, "search_state.safetensors", ResumeArgs{cell_dir, o->resume.every});
-                    rewind_log(cell_dir + "/trace.jsonl", ck.path, "search");  // emptied when there is no state
-                    cctx.events = std::make_shared<JsonlWriter>(cell_dir + "/trace.jsonl");
-                    auto found = baselines::run_search_method(method, backbone, tok, *task, space, sopts, {}, budget.params,
-                                                              cctx, ck);
-                    structure = found.structure;
-                    cell.searched = true;
-                    cell.search_seconds = found.seconds;
-                    auto sj = structure.to_json();
-                    sj["trainable_params"] = found.params;
-                    io::write_json_atomic(cell_dir + "/structure.json", sj);
-                  } else {
-                    structure = peft::manual_structure({method}, o->manual_rank, {}, backbone->sites());
-                  }
-                  const auto tck = checkpointing(cell_dir, "train_state.safetensors", ResumeArgs{cell_dir, o->resume.every});
-                  rewind_log(cell_dir + "/train_log.jsonl", tck.path, "train");
-                  cctx.events = std::make_shared<JsonlWriter>(cell_dir + "/train_log.jsonl");
-                  peft::PeftModel model(backbone, structure, seed);
-                  auto trained = train::train_model(*model, tok, *task, topts_train, cctx, tck);
-                  cell.trainable_params = static_cast<double>(model->trainable_count());
-                  cell.retrain_seconds = trained.train_seconds + trained.eval_seconds;
-                  cell.dev = trained.best_dev.primary();
-                  cell.test = trained.test.primary();
-                  cell.dev_metrics = trained.best_dev.to_json();
-                  cell.test_metrics = trained.test.to_json();
-                  io::write_json_atomic(result_file, cell.to_json());
-                  for (const char* f : {"search_state.safetensors", "train_state.safetensors"})
-                    std::remove((cell_dir + "/" + f).c_str());
-                  cells.push_back(cell);
-                  ++computed;
-                  computed_seconds += cell_timer.seconds();
-                  log->write({{"event", "cell_done"}, {"cell", cell.to_json()}, {"seconds", cell_timer.seconds()}});
-                  ctx.info(label + ": test " + cell.metric + " " + std::to_string(cell.test) + " (" +
-                           format_duration(cell_timer.seconds()) + ")");
-                }
-              }
+            baselines::CompareGrid grid;
+            grid.model_dir = o->model;
+            grid.tasks = tasks;
+            grid.task_dirs = dirs;
+            grid.methods = methods;
+            grid.seeds = o->seeds;
+            grid.task_options = topts;
+            grid.space = space;
+            grid.search = so;
+            grid.search_epochs = o->epochs;
+            grid.train = to;
+            grid.retrain_epochs = o->retrain_epochs;
+            grid.manual_rank = o->manual_rank;
+            grid.dropout = o->dropout;
+            grid.budget_params = budget.params;
+            grid.title = "budget " + budget.describe(backbone_params);
+            grid.backbone_params = backbone_params;
+            const auto outcome = baselines::run_compare_grid(grid, {o->out, shard, shards, o->resume.every}, ctx);
+            if (!outcome.tables_written) {
+              ctx.info("shard " + std::to_string(shard) + "/" + std::to_string(shards) + " done; " +
+                       std::to_string(outcome.missing) + " cells are left to the other shards (the last shard to finish "
+                       "writes the tables; `bipeft compare --resume " + o->out + "` writes them too, computing what is missing)");
+              std::cout << nlohmann::json{{"out", o->out}, {"cells", outcome.cells.size()}, {"computed", outcome.computed},
+                                          {"missing", outcome.missing}}.dump()
+                        << std::endl;
+              return 0;
             }
-            if (shards > 1) {
-              // Other shards may have finished cells meanwhile: the tables need every cell on disk.
-              cells.clear();
-              int64_t missing = 0;
-              for (int64_t k = 0; k < o->seeds; ++k)
-                for (const auto& task_name : tasks)
-                  for (const auto& method : methods) {
-                    const auto f = cell_dir_of(task_name, method, o->rt.seed + static_cast<uint64_t>(k)) + "/result.json";
-                    if (io::is_file(f)) cells.push_back(baselines::CellResult::from_json(io::read_json_file(f), f));
-                    else ++missing;
-                  }
-              if (missing > 0) {
-                log->write({{"event", "shard_done"}, {"shard", shard}, {"shards", shards}, {"missing", missing}});
-                ctx.info("shard " + std::to_string(shard) + "/" + std::to_string(shards) + " done; " +
-                         std::to_string(missing) + " cells are left to the other shards (the last shard to finish writes "
-                         "the tables; `bipeft compare --resume " + o->out + "` writes them too, computing what is missing)");
-                std::cout << nlohmann::json{{"out", o->out}, {"cells", cells.size()}, {"computed", computed},
-                                            {"missing", missing}}.dump()
-                          << std::endl;
-                return 0;
-              }
-            }
-            const auto report = baselines::summarize(cells, tasks, methods,
-                                                     "budget " + budget.describe(backbone_params));
-            io::write_file_atomic(path("table1.md"), report.table1_markdown);
-            io::write_file_atomic(path("table3.md"), report.table3_markdown);
-            io::write_file_atomic(path("scores.svg"), report.chart_svg);
-            io::write_json_atomic(path("results.json"), report.json);
-            log->write({{"event", "done"}, {"cells", cells.size()}});
             ctx.info("wrote table1.md, table3.md, scores.svg and results.json to " + o->out);
-            std::cout << nlohmann::json{{"out", o->out}, {"cells", cells.size()}, {"computed", computed}}.dump()
+            std::cout << nlohmann::json{{"out", o->out}, {"cells", outcome.cells.size()}, {"computed", outcome.computed}}.dump()
                       << std::endl;
             return 0;
           }};

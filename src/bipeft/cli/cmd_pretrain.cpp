@@ -6,7 +6,7 @@
 
 #include "bipeft/cli/command.h"
 #include "bipeft/cli/common_args.h"
-#include "bipeft/cli/jsonl_writer.h"
+#include "bipeft/io/jsonl_writer.h"
 #include "bipeft/cli/number_checks.h"
 #include "bipeft/cli/resume.h"
 #include "bipeft/cli/run_header.h"
@@ -138,13 +138,13 @@ Command add_pretrain_command(CLI::App& root) {
             if (!writer && !o->resume.resuming()) ck.path.clear();  // only rank 0 saves; the others load
             const std::string own_state = writer ? ck.path : "";  // the state file this process may remove
             if (own_resume.resuming()) {
-              rewind_log(path("log.jsonl"), ck.path, "pretrain");
+              train::rewind_log(path("log.jsonl"), ck.path, "pretrain");
             } else {
               io::write_json_atomic(path("config.json"), run_header("pretrain", options));
               std::remove(path("log.jsonl").c_str());
               if (!own_state.empty()) std::remove(own_state.c_str());
             }
-            ctx.events = std::make_shared<JsonlWriter>(path("log.jsonl"));
+            ctx.events = std::make_shared<io::JsonlWriter>(path("log.jsonl"));
             ctx.info("corpus: " + std::to_string(corpus.lines) + " lines, " + human_count(static_cast<double>(corpus.tokens)) +
                      " tokens in " + std::to_string(corpus.train.size()) + " training and " +
                      std::to_string(corpus.heldout.size()) + " held-out chunks of " + std::to_string(o->length));

@@ -7,7 +7,7 @@
 #include "bipeft/cli/command.h"
 #include "bipeft/cli/common_args.h"
 #include "bipeft/cli/workers.h"
-#include "bipeft/cli/jsonl_writer.h"
+#include "bipeft/io/jsonl_writer.h"
 #include "bipeft/cli/number_checks.h"
 #include "bipeft/cli/resume.h"
 #include "bipeft/cli/run_header.h"
@@ -162,6 +162,8 @@ Command add_search_command(CLI::App& root) {
             // Everything the run would refuse is checked before --out is touched.
             try {
               search::build_space(space, backbone->sites());
+            } catch (const OptionError&) {
+              throw;  // names its own field (--positions, --ranks)
             } catch (const ConfigError& e) {
               throw ConfigError("--space '" + o->space + "': " + e.what());
             }
@@ -194,15 +196,15 @@ Command add_search_command(CLI::App& root) {
             const auto search_ck = checkpointing(o->out, "search_state.safetensors", o->resume);
             const auto retrain_ck = checkpointing(o->out, "retrain_state.safetensors", o->resume);
             if (o->resume.resuming()) {
-              rewind_log(path("trace.jsonl"), search_ck.path, "search");
-              if (o->retrain) rewind_log(path("retrain_log.jsonl"), retrain_ck.path, "train");
+              train::rewind_log(path("trace.jsonl"), search_ck.path, "search");
+              if (o->retrain) train::rewind_log(path("retrain_log.jsonl"), retrain_ck.path, "train");
             } else {
               io::write_json_atomic(path("config.json"), run_header("search", options));
               for (const char* f : {"trace.jsonl", "retrain_log.jsonl"}) std::remove(path(f).c_str());
               std::remove(search_ck.path.c_str());
               std::remove(retrain_ck.path.c_str());
             }
-            ctx.events = std::make_shared<JsonlWriter>(path("trace.jsonl"));
+            ctx.events = std::make_shared<io::JsonlWriter>(path("trace.jsonl"));
             auto result = baselines::run_search_method(o->method, backbone, tokenizer, task, space, s, method_options,
                                                        budget.params, ctx, search_ck);
 
@@ -228,7 +230,7 @@ Command add_search_command(CLI::App& root) {
             if (o->retrain) {
               auto& ro = o->retrain_opts;
               auto rctx = ctx;
-              rctx.events = std::make_shared<JsonlWriter>(path("retrain_log.jsonl"));
+              rctx.events = std::make_shared<io::JsonlWriter>(path("retrain_log.jsonl"));
               peft::PeftModel model(backbone, result.structure, o->rt.seed);
               auto trained = train::train_model(*model, tokenizer, task, ro, rctx, retrain_ck);
               peft::save_native_adapter(*model, path("adapter"), {{"base_model", o->model}, {"task", task.name}});

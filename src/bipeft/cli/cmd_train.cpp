@@ -6,16 +6,15 @@
 #include "bipeft/cli/command.h"
 #include "bipeft/cli/common_args.h"
 #include "bipeft/cli/workers.h"
-#include "bipeft/cli/jsonl_writer.h"
+#include "bipeft/io/jsonl_writer.h"
 #include "bipeft/cli/resume.h"
 #include "bipeft/cli/run_header.h"
 #include "bipeft/core/autocast.h"
-#include "bipeft/eval/constant_answer.h"
 #include "bipeft/core/error.h"
 #include "bipeft/io/json_util.h"
 #include "bipeft/model/t5_weights.h"
-#include "bipeft/peft/adapter_io.h"
 #include "bipeft/peft/structure.h"
+#include "bipeft/train/train_outputs.h"
 #include "bipeft/train/trainer.h"
 
 namespace bipeft::cli {
@@ -110,27 +109,17 @@ Command add_train_command(CLI::App& root) {
             const auto path = [&](const char* f) { return (std::filesystem::path(o->out) / f).string(); };
             const auto ck = checkpointing(o->out, "train_state.safetensors", o->resume);
             if (o->resume.resuming()) {
-              rewind_log(path("log.jsonl"), ck.path, "train");
+              train::rewind_log(path("log.jsonl"), ck.path, "train");
             } else {
               io::write_json_atomic(path("config.json"), run_header("train", options));
               std::remove(path("log.jsonl").c_str());
               std::remove(ck.path.c_str());
             }
-            ctx.events = std::make_shared<JsonlWriter>(path("log.jsonl"));
+            ctx.events = std::make_shared<io::JsonlWriter>(path("log.jsonl"));
             peft::PeftModel model(backbone, structure, o->rt.seed);
             auto result = train::train_model(*model, tokenizer, task, o->train, ctx, ck);
-            peft::save_native_adapter(*model, o->out,
-                                      {{"base_model", o->model}, {"task", task.name}, {"best_epoch", result.best_epoch}});
-            nlohmann::json scores = {{"task", task.name},
-                                     {"metric", task.metrics.front()},
-                                     {"trainable_params", model->trainable_count()},
-                                     {"backbone_params", backbone->num_parameters()},
-                                     {"result", result.to_json()}};
-            if (o->train.eval_test) {  // the reference the test score is read against
-              const auto constant = eval::constant_answer(task, task.dev, task.test);
-              scores["constant_answer"] = {{"prediction", constant.prediction}, {"test", constant.metrics}};
-            }
-            io::write_json_atomic(path("scores.json"), scores);
+            train::write_train_outputs(o->out, *model, task, result, o->train.eval_test,
+                                       {{"base_model", o->model}, {"task", task.name}, {"best_epoch", result.best_epoch}});
             std::remove(ck.path.c_str());  // the run is complete: scores.json marks it
             ctx.info("wrote the adapter, scores.json and log.jsonl to " + o->out);
             std::cout << nlohmann::json{{"task", task.name}, {"dev", result.best_dev.to_json()},

@@ -6,17 +6,9 @@
 #include <cstdio>
 #include <iostream>
 
-namespace bipeft::cli {
+#include "bipeft/core/strings.h"
 
-std::string format_duration(double s) {
-  if (!std::isfinite(s) || s < 0) return "?";
-  char buf[32];
-  long t = std::lround(s);
-  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t % 3600) / 60);
-  else if (t >= 60) std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
-  else std::snprintf(buf, sizeof buf, "%lds", t);
-  return buf;
-}
+namespace bipeft::cli {
 
 ProgressBar::ProgressBar() : tty_(::isatty(STDERR_FILENO) != 0) {}
 

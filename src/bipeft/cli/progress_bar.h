@@ -22,7 +22,4 @@ class ProgressBar : public ProgressSink {
   bool drawn_ = false;
 };
 
-/// "1h02m", "3m05s", "12s".
-std::string format_duration(double seconds);
-
 }  // namespace bipeft::cli

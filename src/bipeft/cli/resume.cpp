@@ -94,31 +94,6 @@ train::Checkpointing checkpointing(const std::string& dir, const std::string& st
   return ck;
 }
 
-void rewind_log(const std::string& log, const std::string& state, const std::string& kind) {
-  if (!io::is_file(state)) {
-    io::write_file_atomic(log, "");
-    return;
-  }
-  const int64_t step = train::RunState::load(state, kind).meta.at("step").get<int64_t>();
-  std::string kept;
-  bool found = false;
-  if (io::is_file(log)) {
-    std::istringstream in(io::read_file(log));
-    for (std::string line; std::getline(in, line);) {
-      if (line.empty()) continue;
-      nlohmann::json e = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-      kept += line + "\n";
-      if (e.is_object() && e.value("event", "") == "checkpoint" && e.value("step", int64_t{-1}) == step) {
-        found = true;
-        break;
-      }
-    }
-  }
-  if (!found)
-    throw FormatError(log + ": has no checkpoint event for step " + std::to_string(step) + " of " + state +
-                      "; the log was edited or lost. Move it aside to resume without it");
-  io::write_file_atomic(log, kept);
-}
 
 void set_command_line(int argc, char** argv) {
   auto& v = argv_store();

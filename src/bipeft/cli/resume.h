@@ -34,11 +34,6 @@ std::string prepare_run_dir(const std::string& out, bool overwrite, const Resume
 /// Checkpointing of one phase whose state lives in `state_file` inside `dir`.
 train::Checkpointing checkpointing(const std::string& dir, const std::string& state_file, const ResumeArgs& resume);
 
-/// Makes `log` continue where the state in `state` was saved: keeps the lines up to and including
-/// the {"event":"checkpoint"} of the saved step and drops the rest; without a state the log is
-/// emptied (the run starts over). IoError/FormatError when the log does not hold that checkpoint.
-void rewind_log(const std::string& log, const std::string& state, const std::string& kind);
-
 /// Records the command line (argv[1..]) of this process for config.json.
 void set_command_line(int argc, char** argv);
 const std::vector<std::string>& command_line();

@@ -14,6 +14,7 @@
 #include <c10/util/Exception.h>
 
 #include "bipeft/cli/command.h"
+#include "bipeft/cli/option_flags.h"
 #include "bipeft/cli/resume.h"
 #include "bipeft/cli/signals.h"
 #include "bipeft/core/error.h"
@@ -40,7 +41,7 @@ std::string first_line(const std::string& s) { return s.substr(0, s.find('\n'));
 
 // Prints the one-line reason of the exception in flight ("bipeft <command>: error: ...") and returns
 // its exit code. Call only inside a catch block.
-int fail_with_current_exception(const std::string& command) {
+int fail_with_current_exception(const std::string& command, const CLI::App* app = nullptr) {
   auto fail = [&](int code, const std::string& msg) {
     std::cerr << "bipeft " << command << ": error: " << msg << "\n";
     return code;
@@ -49,6 +50,11 @@ int fail_with_current_exception(const std::string& command) {
     throw;
   } catch (const Interrupted& e) {
     return fail(kInterrupted, e.what());
+  } catch (const OptionError& e) {
+    // "--trigger-gap: must be >= 0 (SearchOptions.trigger_gap)": the flag typed, and the field it set.
+    const auto flag = app != nullptr ? option_flag(*app, command, e) : std::string();
+    return fail(kUsage, flag.empty() ? std::string(e.what())
+                                     : flag + ": " + e.rule() + " (" + e.owner() + "." + e.field() + ")");
   } catch (const ConfigError& e) {
     return fail(kUsage, e.what());
   } catch (const FormatError& e) {
@@ -143,12 +149,15 @@ int run(int argc, char** argv) {
     if (!c.app->parsed()) continue;
     name = c.app->get_name();
     // Nested commands ("bench planted") are named in full.
-    for (auto subs = c.app->get_subcommands(); !subs.empty(); subs = subs.back()->get_subcommands())
+    const CLI::App* innermost = c.app;
+    for (auto subs = c.app->get_subcommands(); !subs.empty(); subs = subs.back()->get_subcommands()) {
       name += " " + subs.back()->get_name();
+      innermost = subs.back();
+    }
     try {
       return c.run();
     } catch (...) {
-      return fail_with_current_exception(name);
+      return fail_with_current_exception(name, innermost);
     }
   }
   return kUsage;

@@ -3,6 +3,7 @@
 // kind to an exit code (ConfigError 2, FormatError/ShapeError 3, the rest 1, Interrupted 130).
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace bipeft {
 
@@ -16,6 +17,24 @@ class Error : public std::runtime_error {
 class ConfigError : public Error {
  public:
   using Error::Error;
+};
+
+/// A bad value of one options field (a ConfigError, exit code 2). The library names the field as
+/// "<Struct>.<member> <rule>" ("SearchOptions.window must be >= 1"); the CLI names the flag that sets it
+/// where the command has one ("--window: must be >= 1 (SearchOptions.window)").
+class OptionError : public ConfigError {
+ public:
+  OptionError(std::string owner, std::string field, std::string rule)
+      : ConfigError(owner + "." + field + " " + rule),
+        owner_(std::move(owner)),
+        field_(std::move(field)),
+        rule_(std::move(rule)) {}
+  const std::string& owner() const { return owner_; }  // the options struct ("SearchOptions")
+  const std::string& field() const { return field_; }  // its member ("prune_begin_epoch")
+  const std::string& rule() const { return rule_; }    // what the value must be ("must be >= 1")
+
+ private:
+  std::string owner_, field_, rule_;
 };
 
 /// A malformed input file: checkpoint, tokenizer, dataset, adapter (exit code 3).

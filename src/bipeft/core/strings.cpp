@@ -1,6 +1,7 @@
 #include "bipeft/core/strings.h"
 
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 
 namespace bipeft {
@@ -78,6 +79,16 @@ std::string xml_escape(std::string_view s) {
     else o += c;
   }
   return o;
+}
+
+std::string format_duration(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  char buf[32];
+  long t = std::lround(s);
+  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t % 3600) / 60);
+  else if (t >= 60) std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  else std::snprintf(buf, sizeof buf, "%lds", t);
+  return buf;
 }
 
 }  // namespace bipeft

@@ -22,5 +22,7 @@ std::string human_count(double n);
 std::string xml_escape(std::string_view s);
 /// Formats a shape as "[3, 4]".
 std::string shape_str(const std::vector<int64_t>& shape);
+/// A duration for people: "42s", "3m05s", "2h07m" ("?" when negative or not finite).
+std::string format_duration(double seconds);
 
 }  // namespace bipeft

@@ -116,13 +116,15 @@ PromptFormat parse_prompt_format(const std::string& name) {
 std::string prompt_format_name(PromptFormat format) { return format == PromptFormat::Paper ? "paper" : "t5"; }
 
 void TaskOptions::validate(const std::string& task) const {
-  if (max_test < 0) throw ConfigError("max_test must be >= 0 (0 = every test row), got " + std::to_string(max_test));
+  if (max_test < 0)
+    throw OptionError("TaskOptions", "max_test", "must be >= 0 (0 = every test row), got " + std::to_string(max_test));
   if (canonical_task_name(task) != "custom") return;
   if (text_fields.empty())
-    throw ConfigError("custom task: --text-fields is required (comma-separated input columns, e.g. question,passage)");
-  if (label_field.empty()) throw ConfigError("custom task: --label-field is required (the label column)");
+    throw OptionError("TaskOptions", "text_fields",
+                      "is required for a custom task (comma-separated input columns, e.g. question,passage)");
+  if (label_field.empty()) throw OptionError("TaskOptions", "label_field", "is required for a custom task (the label column)");
   for (const auto& f : text_fields) {
-    if (trim(f).empty()) throw ConfigError("custom task: --text-fields has an empty field name");
+    if (trim(f).empty()) throw OptionError("TaskOptions", "text_fields", "has an empty field name");
     if (f == label_field) throw ConfigError("custom task: '" + f + "' is both a text field and the label field");
   }
   if (trim(custom_prefix).empty()) throw ConfigError("custom task: the source prefix must not be empty");

@@ -19,9 +19,10 @@ std::string Budget::describe(int64_t backbone) const {
 Budget parse_budget(const std::string& text, int64_t backbone) {
   const std::string t = trim(text);
   const auto bad = [&] {
-    return ConfigError("--budget '" + text +
-                       "' is not a budget; give a parameter count (102600), a ratio (1.39e-4), per ten-thousand "
-                       "(1.39permyriad) or a percentage (0.0139%)");
+    return OptionError("Budget", "budget",
+                       "'" + text +
+                           "' is not a budget; give a parameter count (102600), a ratio (1.39e-4), per ten-thousand "
+                           "(1.39permyriad) or a percentage (0.0139%)");
   };
   size_t used = 0;
   double v = 0;
@@ -33,7 +34,7 @@ Budget parse_budget(const std::string& text, int64_t backbone) {
   const std::string unit = to_lower(trim(t.substr(used)));
   Budget b;
   b.given = text;
-  if (!std::isfinite(v) || v <= 0) throw ConfigError("--budget must be positive, got '" + text + "'");
+  if (!std::isfinite(v) || v <= 0) throw OptionError("Budget", "budget", "must be positive, got '" + text + "'");
   if (unit.empty()) {
     b.params = v >= 1 ? std::floor(v) : v * static_cast<double>(backbone);
   } else if (unit == "%") {
@@ -46,7 +47,7 @@ Budget parse_budget(const std::string& text, int64_t backbone) {
     throw bad();
   }
   b.params = std::floor(b.params);
-  if (b.params < 1) throw ConfigError("--budget '" + text + "' is less than one parameter of this backbone");
+  if (b.params < 1) throw OptionError("Budget", "budget", "'" + text + "' is less than one parameter of this backbone");
   return b;
 }
 

@@ -25,12 +25,12 @@ std::string spec_id(const peft::ModuleSpec& m) { return m.site + ":" + m.method;
 }  // namespace
 
 void PlantedOptions::validate() const {
-  if (!(delta_scale > 0)) throw ConfigError("planted: --scale must be positive");
-  if (target_tokens < 1) throw ConfigError("planted: --tokens must be at least 1");
-  if (max_sentences < 8) throw ConfigError("planted: --sentences must be at least 8");
-  if (!(heldout_fraction > 0 && heldout_fraction < 1)) throw ConfigError("planted: held-out fraction must be in (0, 1)");
-  if (target != "logits" && target != "greedy")
-    throw ConfigError("planted: --target must be logits or greedy, got '" + target + "'");
+  const auto bad = [](const char* field, const std::string& rule) { throw OptionError("PlantedOptions", field, rule); };
+  if (!(delta_scale > 0)) bad("delta_scale", "must be positive");
+  if (target_tokens < 1) bad("target_tokens", "must be at least 1");
+  if (max_sentences < 8) bad("max_sentences", "must be at least 8");
+  if (!(heldout_fraction > 0 && heldout_fraction < 1)) bad("heldout_fraction", "must be in (0, 1)");
+  if (target != "logits" && target != "greedy") bad("target", "must be logits or greedy, got '" + target + "'");
   space.validate();
   search.validate();
   train.validate();

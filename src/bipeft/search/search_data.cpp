@@ -25,11 +25,13 @@ std::string count(double v) {
 
 void SpaceSizes::check_budget(double budget) const {
   if (budget < smallest + shared)
-    throw ConfigError("--budget " + count(budget) + " parameters is below the smallest module of the space (" +
-                      count(smallest + shared) + " parameters); raise the budget or change --space/--ranks");
+    throw OptionError("SearchRequest", "budget",
+                      count(budget) + " parameters is below the smallest module of the space (" +
+                          count(smallest + shared) + " parameters); raise the budget or change the space or its ranks");
   if (budget >= whole)
-    throw ConfigError("--budget " + count(budget) + " parameters covers the whole search space (" + count(whole) +
-                      " parameters); nothing to select: lower the budget or train the space directly with bipeft train");
+    throw OptionError("SearchRequest", "budget",
+                      count(budget) + " parameters covers the whole search space (" + count(whole) +
+                          " parameters); nothing to select: lower the budget or train the space directly");
 }
 
 std::vector<peft::PeftModulePtr> prunable_modules(const peft::PeftModelImpl& supernet) {

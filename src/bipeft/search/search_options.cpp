@@ -12,41 +12,47 @@
 namespace bipeft::search {
 
 void SearchOptions::validate() const {
-  if (ranks.empty()) throw ConfigError("--ranks needs at least one rank");
+  const auto bad = [](const char* field, const std::string& rule) { throw OptionError("SearchOptions", field, rule); };
+  if (ranks.empty()) bad("ranks", "needs at least one rank");
   for (size_t i = 0; i < ranks.size(); ++i)
     if (ranks[i] < 1 || (i > 0 && ranks[i] <= ranks[i - 1]))
-      throw ConfigError("--ranks must be positive and strictly increasing (e.g. 1,4,8)");
-  if (epochs < 1) throw ConfigError("--epochs must be >= 1");
+      bad("ranks", "must be positive and strictly increasing (e.g. 1,4,8)");
+  if (epochs < 1) bad("epochs", "must be >= 1, got " + std::to_string(epochs));
   if (prune_begin_epoch < 0 || prune_begin_epoch >= epochs)
-    throw ConfigError("--prune-begin-epoch must be in [0, --epochs)");
-  if (max_triggers < 1) throw ConfigError("--max-triggers must be >= 1");
-  if (window < 1) throw ConfigError("--window must be >= 1");
-  if (trigger_gap < 0) throw ConfigError("--trigger-gap must be >= 0");
-  if (!(threshold > 0 && threshold <= 1)) throw ConfigError("--threshold must be in (0, 1]");
-  if (!(ema >= 0 && ema < 1)) throw ConfigError("--ema must be in [0, 1)");
+    bad("prune_begin_epoch", "must be in [0, epochs) = [0, " + std::to_string(epochs) + "), got " +
+                                 std::to_string(prune_begin_epoch));
+  if (max_triggers < 1) bad("max_triggers", "must be >= 1");
+  if (window < 1) bad("window", "must be >= 1");
+  if (trigger_gap < 0) bad("trigger_gap", "must be >= 0");
+  if (!(threshold > 0 && threshold <= 1)) bad("threshold", "must be in (0, 1]");
+  if (!(ema >= 0 && ema < 1)) bad("ema", "must be in [0, 1)");
   if (criterion == Criterion::GateEffect && !gumbel)
-    throw ConfigError("--criterion gate_effect fits the loss on the Gumbel on/off samples; it cannot run with --no-gumbel");
-  if (alpha_free_triggers < 0) throw ConfigError("--alpha-free-triggers must be >= 0");
-  if (batch_size < 1) throw ConfigError("--batch must be >= 1");
-  if (!(lr > 0) || !(arch_lr > 0)) throw ConfigError("--lr and --arch-lr must be > 0");
-  if (weight_decay < 0 || arch_weight_decay < 0 || arch_reg < 0) throw ConfigError("decays must be >= 0");
-  if (clip_norm < 0) throw ConfigError("--clip must be >= 0");
-  if (!(tau_start > 0) || !(tau_end > 0)) throw ConfigError("temperatures must be > 0");
-  if (log_every < 1) throw ConfigError("--log-every must be >= 1");
-  if (max_train_examples < 0) throw ConfigError("--max-train must be >= 0");
-  const auto one_of = [](const std::string& v, const std::vector<std::string>& names, const std::string& field) {
-    if (std::find(names.begin(), names.end(), v) == names.end())
-      throw ConfigError(field + " '" + v + "' must be one of " + join(names, ", "));
+    bad("gumbel", "is false, but criterion gate_effect fits the loss on the Gumbel on/off samples (it cannot run "
+                  "with gumbel = false)");
+  if (alpha_free_triggers < 0) bad("alpha_free_triggers", "must be >= 0");
+  if (batch_size < 1) bad("batch_size", "must be >= 1");
+  if (!(lr > 0)) bad("lr", "must be > 0");
+  if (!(arch_lr > 0)) bad("arch_lr", "must be > 0");
+  if (weight_decay < 0) bad("weight_decay", "must be >= 0");
+  if (arch_weight_decay < 0) bad("arch_weight_decay", "must be >= 0");
+  if (arch_reg < 0) bad("arch_reg", "must be >= 0");
+  if (clip_norm < 0) bad("clip_norm", "must be >= 0");
+  if (!(tau_start > 0)) bad("tau_start", "must be > 0");
+  if (!(tau_end > 0)) bad("tau_end", "must be > 0");
+  if (log_every < 1) bad("log_every", "must be >= 1");
+  if (max_train_examples < 0) bad("max_train_examples", "must be >= 0");
+  const auto one_of = [&](const std::string& v, const std::vector<std::string>& names, const char* field) {
+    if (std::find(names.begin(), names.end(), v) == names.end()) bad(field, "'" + v + "' must be one of " + join(names, ", "));
   };
-  one_of(rank_training, rank_training_names(), "--rank-training");
-  one_of(stage_order, stage_order_names(), "--stage-order");
-  if (!(rank_cost >= 0) || !std::isfinite(rank_cost)) throw ConfigError("--rank-cost must be >= 0");
-  if (!(rank_price >= 0) || !std::isfinite(rank_price)) throw ConfigError("--rank-price must be >= 0");
-  if (ablation_rows < 0) throw ConfigError("--ablation-rows must be >= 0");
-  if (!(rank_energy >= 0 && rank_energy < 1)) throw ConfigError("--rank-energy must be in [0, 1)");
-  if (rank_window < 0 || rank_window == 1) throw ConfigError("--rank-window must be 0 or >= 2");
+  one_of(rank_training, rank_training_names(), "rank_training");
+  one_of(stage_order, stage_order_names(), "stage_order");
+  if (!(rank_cost >= 0) || !std::isfinite(rank_cost)) bad("rank_cost", "must be >= 0");
+  if (!(rank_price >= 0) || !std::isfinite(rank_price)) bad("rank_price", "must be >= 0");
+  if (ablation_rows < 0) bad("ablation_rows", "must be >= 0");
+  if (!(rank_energy >= 0 && rank_energy < 1)) bad("rank_energy", "must be in [0, 1)");
+  if (rank_window < 0 || rank_window == 1) bad("rank_window", "must be 0 or >= 2");
   if (stage_order != "alternate" && !iterative)
-    throw ConfigError("--binary-then-dim / --dim-then-binary need the iterative space (not --no-iterative)");
+    bad("stage_order", "'" + stage_order + "': the stage orders need the iterative space (iterative = true)");
 }
 
 ArchitectureOptions SearchOptions::architecture() const {

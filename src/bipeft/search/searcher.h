@@ -4,6 +4,7 @@
 // sensitivity tracking, budget-guided module removal and dimension fixing at each trigger, and the
 // final structure after K triggers.
 #include <array>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "bipeft/model/t5_model.h"
 #include "bipeft/peft/structure.h"
 #include "bipeft/search/search_options.h"
+#include "bipeft/search/search_state.h"
 #include "bipeft/search/space.h"
 #include "bipeft/text/tokenizer.h"
 #include "bipeft/train/run_state.h"
@@ -38,13 +40,33 @@ struct SearchResult {
   nlohmann::json to_json() const;
 };
 
-/// Runs the search on `backbone` (modules are attached for the search and detached afterwards).
-/// `budget` is an absolute parameter count. Throws ConfigError for an impossible budget (below the
-/// smallest module, or not below the whole space), Interrupted on ctx.should_stop(), NumericError on
-/// a non-finite loss. With `checkpointing` the whole search state (PEFT and architecture weights, both
-/// optimizers, generators, sensitivity averages, trigger window, beta history, removed and fixed
-/// modules, data position) is saved every N steps and on a stop request; with resume the search
-/// continues from it and ends, on CPU, bit-identical to an uninterrupted run.
+/// One BIPEFT search on `backbone` (modules are attached when it is built and detached when run()
+/// returns). `budget` is an absolute parameter count. The constructor builds the supernet, the
+/// architecture, the data halves and the optimizers (ConfigError for an impossible budget: below the
+/// smallest module, or not below the whole space); run() trains, selects and returns the structure
+/// (Interrupted on ctx.should_stop(), NumericError on a non-finite loss). With `checkpointing` the
+/// whole search state (a SearchState plus the PEFT and architecture weights, both optimizers,
+/// generators, the beta history) is saved every N steps and on a stop request; with resume the search
+/// continues from it and ends, on CPU, bit-identical to an uninterrupted run. Run it once.
+class Searcher {
+ public:
+  Searcher(model::T5Model backbone, const text::Tokenizer& tokenizer, const data::TaskData& task,
+           const SpaceOptions& space, const SearchOptions& options, double budget, const RunContext& ctx,
+           const train::Checkpointing& checkpointing = {});
+  ~Searcher();
+  Searcher(const Searcher&) = delete;
+  Searcher& operator=(const Searcher&) = delete;
+
+  SearchResult run();
+  /// Where the search is (after run(): where it ended).
+  const SearchState& state() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Searcher(...).run().
 SearchResult run_search(model::T5Model backbone, const text::Tokenizer& tokenizer, const data::TaskData& task,
                         const SpaceOptions& space, const SearchOptions& options, double budget, const RunContext& ctx,
                         const train::Checkpointing& checkpointing = {});

@@ -21,10 +21,11 @@ std::vector<std::string> space_positions(const std::string& method, bool cross) 
 }  // namespace
 
 void SpaceOptions::validate() const {
-  if (ranks.empty()) throw ConfigError("--ranks needs at least one candidate rank");
+  if (ranks.empty()) throw OptionError("SpaceOptions", "ranks", "needs at least one candidate rank");
   for (size_t i = 0; i < ranks.size(); ++i) {
-    if (ranks[i] < 1) throw ConfigError("--ranks must be >= 1");
-    if (i > 0 && ranks[i] <= ranks[i - 1]) throw ConfigError("--ranks must be strictly increasing (e.g. 1,4,8)");
+    if (ranks[i] < 1) throw OptionError("SpaceOptions", "ranks", "must be >= 1");
+    if (i > 0 && ranks[i] <= ranks[i - 1])
+      throw OptionError("SpaceOptions", "ranks", "must be strictly increasing (e.g. 1,4,8)");
   }
 }
 
@@ -42,8 +43,9 @@ peft::Structure build_space(const SpaceOptions& o, const std::vector<model::Site
       known = known || std::find(pos.begin(), pos.end(), want) != pos.end();
     }
     if (!known)
-      throw ConfigError("--positions: '" + want + "' is not a position of space '" + o.space +
-                        "' (LoRA: q,k,v,o,wi,wo; Adapter-LR: attn,ffn; norms: attn_ln,ffn_ln,final_ln)");
+      throw OptionError("SpaceOptions", "positions",
+                        "'" + want + "' is not a position of space '" + o.space +
+                            "' (LoRA: q,k,v,o,wi,wo; Adapter-LR: attn,ffn; norms: attn_ln,ffn_ln,final_ln)");
   }
   const int64_t rank_max = o.ranks.back();
   peft::Structure s;

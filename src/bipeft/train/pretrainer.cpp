@@ -21,21 +21,22 @@
 namespace bipeft::train {
 
 void PretrainOptions::validate() const {
-  auto need = [](bool ok, const std::string& what) {
-    if (!ok) throw ConfigError(what);
+  auto need = [](bool ok, const char* field, const std::string& rule) {
+    if (!ok) throw OptionError("PretrainOptions", field, rule);
   };
-  need(steps >= 1, "--steps must be at least 1");
-  need(batch_size >= 1, "--batch must be at least 1");
-  need(corruption.noise_density > 0 && corruption.noise_density < 1, "--noise must be in (0, 1)");
-  need(corruption.mean_span_length >= 1 && std::isfinite(corruption.mean_span_length), "--mean-span must be at least 1");
-  need(lr > 0 && std::isfinite(lr), "--lr must be a positive number");
-  need(weight_decay >= 0 && std::isfinite(weight_decay), "--weight-decay must be >= 0");
-  need(warmup_ratio >= 0 && warmup_ratio < 1, "--warmup-ratio must be in [0, 1)");
-  need(clip_norm >= 0 && std::isfinite(clip_norm), "--clip must be >= 0");
-  need(eval_every >= 1, "--eval-every must be at least 1");
-  need(eval_examples >= 0, "--eval-examples must be >= 0");
-  need(eval_batch_size >= 1, "--eval-batch must be at least 1");
-  need(log_every >= 1, "--log-every must be at least 1");
+  need(steps >= 1, "steps", "must be at least 1");
+  need(batch_size >= 1, "batch_size", "must be at least 1");
+  need(corruption.noise_density > 0 && corruption.noise_density < 1, "noise_density", "must be in (0, 1)");
+  need(corruption.mean_span_length >= 1 && std::isfinite(corruption.mean_span_length), "mean_span_length",
+       "must be at least 1");
+  need(lr > 0 && std::isfinite(lr), "lr", "must be a positive number");
+  need(weight_decay >= 0 && std::isfinite(weight_decay), "weight_decay", "must be >= 0");
+  need(warmup_ratio >= 0 && warmup_ratio < 1, "warmup_ratio", "must be in [0, 1)");
+  need(clip_norm >= 0 && std::isfinite(clip_norm), "clip_norm", "must be >= 0");
+  need(eval_every >= 1, "eval_every", "must be at least 1");
+  need(eval_examples >= 0, "eval_examples", "must be >= 0");
+  need(eval_batch_size >= 1, "eval_batch_size", "must be at least 1");
+  need(log_every >= 1, "log_every", "must be at least 1");
 }
 
 nlohmann::json PretrainOptions::to_json() const {
@@ -112,185 +113,259 @@ double heldout_loss(model::T5ModelImpl& model, const text::Tokenizer& tok, const
   return total / tokens;
 }
 
-PretrainResult pretrain_model(model::T5ModelImpl& model, const text::Tokenizer& tok, const data::TextCorpus& corpus,
-                              const PretrainOptions& o, const RunContext& ctx, const Checkpointing& ck) {
+class Pretrainer::Impl {
+ public:
+  Impl(model::T5ModelImpl& model, const text::Tokenizer& tok, const data::TextCorpus& corpus, const PretrainOptions& o,
+       const RunContext& ctx, const Checkpointing& ck);
+  PretrainResult run();
+
+  PretrainState state;
+
+ private:
+  void restore();
+  void save();
+  void evaluate();
+  void check_stop();
+  void train_step(const std::vector<size_t>& idx);
+  void set_learning_rates(double lr);
+  PretrainResult finish(size_t batches_per_epoch);
+
+  model::T5ModelImpl& model_;
+  const text::Tokenizer& tok_;
+  const data::TextCorpus& corpus_;
+  const PretrainOptions o_;
+  const RunContext ctx_;
+  const Checkpointing ck_;
+  // Data parallelism: each process computes its shard of every global batch (one process: all of it)
+  // and the held-out batches are shared out; rank 0 alone saves the state.
+  const dist::DataParallel dp_;
+  const c10::Device device_;
+  std::vector<torch::Tensor> params_;
+  std::unique_ptr<torch::optim::AdamW> opt_;
+  std::unique_ptr<LinearSchedule> schedule_;
+  bool resumed_ = false;
+  Timer timer_;  // started when the loop starts
+};
+
+namespace {
+
+const PretrainOptions& validated(const PretrainOptions& o) {
   o.validate();
+  return o;
+}
+
+}  // namespace
+
+Pretrainer::Impl::Impl(model::T5ModelImpl& model, const text::Tokenizer& tok, const data::TextCorpus& corpus,
+                       const PretrainOptions& o, const RunContext& ctx, const Checkpointing& ck)
+    : model_(model),
+      tok_(tok),
+      corpus_(corpus),
+      o_(validated(o)),
+      ctx_(ctx),
+      ck_(ck),
+      dp_(ctx.comm),
+      device_(model.shared->weight.device()) {
   if (corpus.train.empty()) throw ConfigError("the pretraining corpus has no training chunks");
   if (model.config.vocab_size < tok.vocab_size())
     throw ConfigError("the model has " + std::to_string(model.config.vocab_size) + " vocabulary rows, the tokenizer " +
                       std::to_string(tok.vocab_size()) + " ids (sentinels included)");
-  // Data parallelism: each process computes its shard of every global batch (one process: all of it)
-  // and the held-out batches are shared out; rank 0 alone saves the state.
-  const dist::DataParallel dp(ctx.comm);
-  at::manual_seed(dp.process_seed(ctx.seed));  // dropout
-  const auto device = model.shared->weight.device();
+  at::manual_seed(dp_.process_seed(ctx.seed));  // dropout
   model.set_backbone_trainable(true);
-  auto params = model.parameters();
+  params_ = model.parameters();
   // One parameter group per tensor, so that each can take its own (RMS-scaled) learning rate.
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  for (const auto& p : params) groups.emplace_back(std::vector<torch::Tensor>{p});
-  torch::optim::AdamW opt(std::move(groups), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
-  LinearSchedule schedule(o.steps, static_cast<int64_t>(o.warmup_ratio * static_cast<double>(o.steps)));
-  const size_t n = corpus.train.size();
+  for (const auto& p : params_) groups.emplace_back(std::vector<torch::Tensor>{p});
+  opt_ = std::make_unique<torch::optim::AdamW>(std::move(groups),
+                                               torch::optim::AdamWOptions(o_.lr).weight_decay(o_.weight_decay));
+  schedule_ = std::make_unique<LinearSchedule>(o_.steps, static_cast<int64_t>(o_.warmup_ratio * static_cast<double>(o_.steps)));
+  state.total_steps = o_.steps;
+  state.chunks = static_cast<int64_t>(corpus.train.size());
+  state.parameters = model.num_parameters();
+}
 
-  PretrainResult result;
-  int64_t step = 0, epoch = 0, next_batch = 0;
-  double window_loss = 0;
-  int64_t window = 0;
-  double seconds_before = 0;
-  const bool resumed = ck.resume && io::is_file(ck.path);
-  if (resumed) {
-    auto st = RunState::load(ck.path, "pretrain");
-    const auto& m = st.meta;
-    if (m.at("total_steps").get<int64_t>() != o.steps || m.at("chunks").get<size_t>() != n ||
-        m.at("parameters").get<int64_t>() != model.num_parameters())
-      throw ConfigError(ck.path + ": the saved run has " + m.at("total_steps").dump() + " steps over " +
-                        m.at("chunks").dump() + " chunks, this one " + std::to_string(o.steps) + " over " +
-                        std::to_string(n) + "; resume with the original model, text and options");
-    st.restore_params("weights", params);
-    st.get_optimizer("optimizer", opt);
-    st.restore_default_generators(device);
-    step = m.at("step");
-    // Every process loads the whole run's state (rank 0's generators): the others continue on their
-    // own dropout streams, derived from the step.
-    if (!dp.writer()) at::manual_seed(data::derive_seed(dp.process_seed(ctx.seed), static_cast<uint64_t>(step)));
-    epoch = m.at("epoch");
-    next_batch = m.at("batch");
-    window_loss = m.at("window_loss");
-    window = m.at("window");
-    result.input_tokens = m.at("input_tokens");
-    result.final_loss = m.at("final_loss");
-    result.train_curve = m.at("train_curve").get<std::vector<std::array<double, 2>>>();
-    result.heldout_curve = m.at("heldout_curve").get<std::vector<std::array<double, 2>>>();
-    seconds_before = m.at("seconds");
-    ctx.info("resumed from " + ck.path + " at step " + std::to_string(step) + " of " + std::to_string(o.steps));
-    ctx.event({{"event", "resume"}, {"step", step}});
-  } else {
-    ctx.info(human_count(static_cast<double>(model.num_parameters())) + " parameters; " + std::to_string(n) +
-             " training chunks, " + std::to_string(corpus.heldout.size()) + " held out; " + std::to_string(o.steps) +
-             " steps of " + std::to_string(o.batch_size));
-    ctx.event({{"event", "start"},
-               {"parameters", model.num_parameters()},
-               {"train_chunks", n},
-               {"heldout_chunks", corpus.heldout.size()},
-               {"corpus_tokens", corpus.tokens},
-               {"corpus_lines", corpus.lines},
-               {"options", o.to_json()}});
+void Pretrainer::Impl::restore() {
+  auto st = RunState::load(ck_.path, "pretrain");
+  // Another run's state is refused before its fields are read.
+  const auto& m = st.meta;
+  if (m.value("total_steps", int64_t{-1}) != state.total_steps || m.value("chunks", int64_t{-1}) != state.chunks ||
+      m.value("parameters", int64_t{-1}) != state.parameters)
+    throw ConfigError(ck_.path + ": the saved run has " + m.value("total_steps", nlohmann::json()).dump() +
+                      " steps over " + m.value("chunks", nlohmann::json()).dump() + " chunks, this one " +
+                      std::to_string(state.total_steps) + " over " + std::to_string(state.chunks) +
+                      "; resume with the original model, text and options");
+  auto saved = PretrainState::from_json(m, ck_.path);
+  st.restore_params("weights", params_);
+  st.get_optimizer("optimizer", *opt_);
+  st.restore_default_generators(device_);
+  // Every process loads the whole run's state (rank 0's generators): the others continue on their own
+  // dropout streams, derived from the step.
+  if (!dp_.writer()) at::manual_seed(data::derive_seed(dp_.process_seed(ctx_.seed), static_cast<uint64_t>(saved.step)));
+  state = std::move(saved);
+  resumed_ = true;
+}
+
+// Everything the loop needs to continue, written atomically.
+void Pretrainer::Impl::save() {
+  ctx_.event({{"event", "checkpoint"}, {"step", state.step}});
+  RunState st("pretrain");
+  st.meta = state.to_json();
+  st.meta["seconds"] = state.seconds + timer_.seconds();
+  st.put_params("weights", params_);
+  st.put_optimizer("optimizer", *opt_);
+  st.put_default_generators(device_);
+  st.save(ck_.path);
+}
+
+void Pretrainer::Impl::evaluate() {
+  const double loss = heldout_loss(model_, tok_, corpus_, o_, ctx_.seed, dp_);
+  if (std::isnan(loss)) return;
+  state.heldout_curve.push_back({static_cast<double>(state.step), loss});
+  ctx_.event({{"event", "heldout"}, {"step", state.step}, {"loss", loss}});
+}
+
+// A stop request between steps: the state is saved (rank 0, with checkpointing) and Interrupted thrown.
+void Pretrainer::Impl::check_stop() {
+  if (!dp_.any(ctx_.should_stop())) return;
+  const std::string at_step = "pretraining stopped at step " + std::to_string(state.step);
+  if (!dp_.writer()) throw Interrupted(at_step + " (rank 0 keeps the state)");
+  if (!ck_.enabled()) throw Interrupted(at_step + " (no checkpoint kept)");
+  save();
+  throw Interrupted(at_step + "; state saved in " + ck_.path);
+}
+
+// The schedule's rate, scaled per tensor by its RMS with --rms-scaled-lr.
+void Pretrainer::Impl::set_learning_rates(double lr) {
+  auto& groups = opt_->param_groups();
+  at::Tensor rms;  // each tensor's RMS, brought to the host in one transfer (not one sync per tensor)
+  if (o_.rms_scaled_lr) {
+    torch::NoGradGuard ng;
+    std::vector<at::Tensor> each;
+    for (auto& g : groups) each.push_back(g.params().front().detach().to(at::kFloat).pow(2).mean().sqrt());
+    rms = at::stack(each).to(at::kCPU, at::kDouble);
   }
-  dp.broadcast_from_writer_(params);  // every process starts from rank 0's weights
-  Timer timer;
-  auto evaluate = [&] {
-    const double loss = heldout_loss(model, tok, corpus, o, ctx.seed, dp);
-    if (std::isnan(loss)) return;
-    result.heldout_curve.push_back({static_cast<double>(step), loss});
-    ctx.event({{"event", "heldout"}, {"step", step}, {"loss", loss}});
-  };
-  auto save_state = [&] {
-    ctx.event({{"event", "checkpoint"}, {"step", step}});
-    RunState st("pretrain");
-    st.meta = {{"step", step},
-               {"epoch", epoch},
-               {"batch", next_batch},
-               {"total_steps", o.steps},
-               {"chunks", n},
-               {"parameters", model.num_parameters()},
-               {"window_loss", window_loss},
-               {"window", window},
-               {"input_tokens", result.input_tokens},
-               {"final_loss", result.final_loss},
-               {"train_curve", result.train_curve},
-               {"heldout_curve", result.heldout_curve},
-               {"seconds", seconds_before + timer.seconds()}};
-    st.put_params("weights", params);
-    st.put_optimizer("optimizer", opt);
-    st.put_default_generators(device);
-    st.save(ck.path);
-  };
-  if (!resumed) evaluate();
-  model.train(true);
-  auto batches = data::epoch_batches(n, o.batch_size, ctx.seed, epoch, /*shuffle=*/true);
-  while (step < o.steps) {
-    if (next_batch >= static_cast<int64_t>(batches.size())) {
-      ++epoch;
-      next_batch = 0;
-      batches = data::epoch_batches(n, o.batch_size, ctx.seed, epoch, /*shuffle=*/true);
-    }
-    if (dp.any(ctx.should_stop())) {
-      if (!dp.writer())
-        throw Interrupted("pretraining stopped at step " + std::to_string(step) + " (rank 0 keeps the state)");
-      if (!ck.enabled()) throw Interrupted("pretraining stopped at step " + std::to_string(step) + " (no checkpoint kept)");
-      save_state();
-      throw Interrupted("pretraining stopped at step " + std::to_string(step) + "; state saved in " + ck.path);
-    }
-    const auto& idx = batches[static_cast<size_t>(next_batch)];
-    std::vector<data::TokenizedExample> examples;
-    std::vector<size_t> rows;
-    for (size_t i : idx) {
-      examples.push_back(to_example(corrupt_chunk(corpus.train[i], tok, o.corruption, ctx.seed,
-                                                  kEpochStreamBase + static_cast<uint64_t>(epoch), i)));
-      result.input_tokens += static_cast<int64_t>(examples.back().source_ids.size());
-      rows.push_back(rows.size());
-    }
-    const double lr = o.lr * schedule.factor(step);
-    auto& groups = opt.param_groups();
-    at::Tensor rms;  // each tensor's RMS, brought to the host in one transfer (not one sync per tensor)
-    if (o.rms_scaled_lr) {
-      torch::NoGradGuard ng;
-      std::vector<at::Tensor> each;
-      for (auto& g : groups) each.push_back(g.params().front().detach().to(at::kFloat).pow(2).mean().sqrt());
-      rms = at::stack(each).to(at::kCPU, at::kDouble);
-    }
-    for (size_t i = 0; i < groups.size(); ++i) {
-      const double scale = rms.defined() ? std::max(1e-3, rms[static_cast<int64_t>(i)].item<double>()) : 1.0;
-      static_cast<torch::optim::AdamWOptions&>(groups[i].options()).lr(lr * scale);
-    }
-    opt.zero_grad();
-    // This process's shard of the batch; the gradients and loss of the whole batch on every process.
-    const double loss = dp.backward_(dp.shard_loss(examples, rows, [&](const std::vector<size_t>& shard) {
-      auto b = data::make_batch(examples, shard, tok.pad_id());
-      const AutocastScope mixed(device, o.autocast_bf16);
-      return model.forward(b.input_ids.to(device), b.attention_mask.to(device), {}, b.labels.to(device)).loss;
-    }), {}, params);
-    if (!std::isfinite(loss))
-      throw NumericError("pretraining loss is " + std::to_string(loss) + " at step " + std::to_string(step + 1) +
+  for (size_t i = 0; i < groups.size(); ++i) {
+    const double scale = rms.defined() ? std::max(1e-3, rms[static_cast<int64_t>(i)].item<double>()) : 1.0;
+    static_cast<torch::optim::AdamWOptions&>(groups[i].options()).lr(lr * scale);
+  }
+}
+
+// One optimizer step on the chunks `idx`, corrupted for this epoch.
+void Pretrainer::Impl::train_step(const std::vector<size_t>& idx) {
+  std::vector<data::TokenizedExample> examples;
+  std::vector<size_t> rows;
+  for (size_t i : idx) {
+    examples.push_back(to_example(corrupt_chunk(corpus_.train[i], tok_, o_.corruption, ctx_.seed,
+                                                kEpochStreamBase + static_cast<uint64_t>(state.epoch), i)));
+    state.input_tokens += static_cast<int64_t>(examples.back().source_ids.size());
+    rows.push_back(rows.size());
+  }
+  const double lr = o_.lr * schedule_->factor(state.step);
+  set_learning_rates(lr);
+  opt_->zero_grad();
+  // This process's shard of the batch; the gradients and loss of the whole batch on every process.
+  const double loss = dp_.backward_(dp_.shard_loss(examples, rows, [&](const std::vector<size_t>& shard) {
+    auto b = data::make_batch(examples, shard, tok_.pad_id());
+    const AutocastScope mixed(device_, o_.autocast_bf16);
+    return model_.forward(b.input_ids.to(device_), b.attention_mask.to(device_), {}, b.labels.to(device_)).loss;
+  }), {}, params_);
+  if (!std::isfinite(loss))
+    throw NumericError("pretraining loss is " + std::to_string(loss) + " at step " + std::to_string(state.step + 1) +
+                       "; lower --lr");
+  if (o_.clip_norm > 0) {
+    const double norm = torch::nn::utils::clip_grad_norm_(params_, o_.clip_norm);
+    if (!std::isfinite(norm))
+      throw NumericError("gradient norm is " + std::to_string(norm) + " at step " + std::to_string(state.step + 1) +
                          "; lower --lr");
-    if (o.clip_norm > 0) {
-      const double norm = torch::nn::utils::clip_grad_norm_(params, o.clip_norm);
-      if (!std::isfinite(norm))
-        throw NumericError("gradient norm is " + std::to_string(norm) + " at step " + std::to_string(step + 1) +
-                           "; lower --lr");
-    }
-    opt.step();
-    ++step;
-    ++next_batch;
-    window_loss += loss;
-    ++window;
-    if (step % o.log_every == 0 || step == o.steps) {
-      result.final_loss = window_loss / static_cast<double>(window);
-      result.train_curve.push_back({static_cast<double>(step), result.final_loss});
-      ctx.event({{"event", "step"}, {"step", step}, {"epoch", epoch + 1}, {"loss", result.final_loss}, {"lr", lr}});
-      window_loss = 0;
-      window = 0;
-    }
-    if (step % o.eval_every == 0 || step == o.steps) {
-      evaluate();
-      model.train(true);
-    }
-    char status[96];
-    std::snprintf(status, sizeof status, "epoch %lld loss %.3f", static_cast<long long>(epoch + 1), loss);
-    ctx.report({"pretrain", step, o.steps, status});
-    if (dp.writer() && ck.due(step)) save_state();
   }
-  if (ctx.progress) ctx.progress->finish("pretrain");
-  result.steps = step;
-  result.epochs = (static_cast<double>(epoch) * static_cast<double>(batches.size()) + static_cast<double>(next_batch)) /
-                  static_cast<double>(batches.size());
+  opt_->step();
+  ++state.step;
+  ++state.batch;
+  state.window_loss += loss;
+  ++state.window;
+  if (state.step % o_.log_every == 0 || state.step == o_.steps) {
+    state.final_loss = state.window_loss / static_cast<double>(state.window);
+    state.train_curve.push_back({static_cast<double>(state.step), state.final_loss});
+    ctx_.event({{"event", "step"}, {"step", state.step}, {"epoch", state.epoch + 1}, {"loss", state.final_loss}, {"lr", lr}});
+    state.window_loss = 0;
+    state.window = 0;
+  }
+  if (state.step % o_.eval_every == 0 || state.step == o_.steps) {
+    evaluate();
+    model_.train(true);
+  }
+  char status[96];
+  std::snprintf(status, sizeof status, "epoch %lld loss %.3f", static_cast<long long>(state.epoch + 1), loss);
+  ctx_.report({"pretrain", state.step, o_.steps, status});
+}
+
+PretrainResult Pretrainer::Impl::run() {
+  const size_t n = corpus_.train.size();
+  if (ck_.resume && io::is_file(ck_.path)) {
+    restore();
+    ctx_.info("resumed from " + ck_.path + " at step " + std::to_string(state.step) + " of " + std::to_string(o_.steps));
+    ctx_.event({{"event", "resume"}, {"step", state.step}});
+  } else {
+    ctx_.info(human_count(static_cast<double>(model_.num_parameters())) + " parameters; " + std::to_string(n) +
+              " training chunks, " + std::to_string(corpus_.heldout.size()) + " held out; " + std::to_string(o_.steps) +
+              " steps of " + std::to_string(o_.batch_size));
+    ctx_.event({{"event", "start"},
+                {"parameters", model_.num_parameters()},
+                {"train_chunks", n},
+                {"heldout_chunks", corpus_.heldout.size()},
+                {"corpus_tokens", corpus_.tokens},
+                {"corpus_lines", corpus_.lines},
+                {"options", o_.to_json()}});
+  }
+  dp_.broadcast_from_writer_(params_);  // every process starts from rank 0's weights
+  timer_.reset();
+  if (!resumed_) evaluate();
+  model_.train(true);
+  auto batches = data::epoch_batches(n, o_.batch_size, ctx_.seed, state.epoch, /*shuffle=*/true);
+  while (state.step < o_.steps) {
+    if (state.batch >= static_cast<int64_t>(batches.size())) {
+      ++state.epoch;
+      state.batch = 0;
+      batches = data::epoch_batches(n, o_.batch_size, ctx_.seed, state.epoch, /*shuffle=*/true);
+    }
+    check_stop();
+    train_step(batches[static_cast<size_t>(state.batch)]);
+    if (dp_.writer() && ck_.due(state.step)) save();
+  }
+  return finish(batches.size());
+}
+
+PretrainResult Pretrainer::Impl::finish(size_t batches_per_epoch) {
+  if (ctx_.progress) ctx_.progress->finish("pretrain");
+  PretrainResult result;
+  result.steps = state.step;
+  const double per_epoch = static_cast<double>(batches_per_epoch);
+  result.epochs = (static_cast<double>(state.epoch) * per_epoch + static_cast<double>(state.batch)) / per_epoch;
+  result.input_tokens = state.input_tokens;
+  result.final_loss = state.final_loss;
+  result.train_curve = state.train_curve;
+  result.heldout_curve = state.heldout_curve;
   result.heldout_loss = result.heldout_curve.empty() ? NAN : result.heldout_curve.back()[1];
-  result.seconds = seconds_before + timer.seconds();
-  model.train(false);
-  model.set_backbone_trainable(false);
-  ctx.event({{"event", "done"}, {"result", result.to_json()}});
+  result.seconds = state.seconds + timer_.seconds();
+  model_.train(false);
+  model_.set_backbone_trainable(false);
+  ctx_.event({{"event", "done"}, {"result", result.to_json()}});
   return result;
+}
+
+Pretrainer::Pretrainer(model::T5ModelImpl& model, const text::Tokenizer& tokenizer, const data::TextCorpus& corpus,
+                       const PretrainOptions& options, const RunContext& ctx, const Checkpointing& checkpointing)
+    : impl_(std::make_unique<Impl>(model, tokenizer, corpus, options, ctx, checkpointing)) {}
+
+Pretrainer::~Pretrainer() = default;
+
+PretrainResult Pretrainer::run() { return impl_->run(); }
+
+const PretrainState& Pretrainer::state() const { return impl_->state; }
+
+PretrainResult pretrain_model(model::T5ModelImpl& model, const text::Tokenizer& tok, const data::TextCorpus& corpus,
+                              const PretrainOptions& o, const RunContext& ctx, const Checkpointing& ck) {
+  return Pretrainer(model, tok, corpus, o, ctx, ck).run();
 }
 
 }  // namespace bipeft::train

@@ -4,6 +4,7 @@
 // and checkpoint/resume through RunState (bit-identical on CPU to an uninterrupted run).
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -14,6 +15,7 @@
 #include "bipeft/dist/data_parallel.h"
 #include "bipeft/model/t5_model.h"
 #include "bipeft/text/tokenizer.h"
+#include "bipeft/train/pretrain_state.h"
 #include "bipeft/train/run_state.h"
 
 namespace bipeft::train {
@@ -65,10 +67,31 @@ double heldout_loss(model::T5ModelImpl& model, const text::Tokenizer& tokenizer,
                     const PretrainOptions& options, uint64_t seed, const dist::DataParallel& dp = dist::DataParallel());
 
 /// Trains every parameter of `model`; with ctx.comm, as one of N data-parallel processes (each computes
-/// its shard of every batch, gradients summed; every process may resume from rank 0's state). Events "start", "step", "heldout", "checkpoint", "resume",
-/// "done"; progress as "pretrain". NumericError on a non-finite loss or gradient (naming the step),
-/// Interrupted on ctx.should_stop() (after saving the state when checkpointing). The model is left in
-/// eval mode with its parameters frozen again.
+/// its shard of every batch, gradients summed; every process may resume from rank 0's state). Events
+/// "start", "step", "heldout", "checkpoint", "resume", "done"; progress as "pretrain". The constructor
+/// checks the corpus and vocabulary (ConfigError), makes the model trainable and builds the optimizer;
+/// run() throws NumericError on a non-finite loss or gradient (naming the step) and Interrupted on
+/// ctx.should_stop() (after saving the state, a PretrainState plus the tensors, when checkpointing),
+/// and leaves the model in eval mode with its parameters frozen again. `model`, `tokenizer` and
+/// `corpus` must outlive the Pretrainer. Run it once.
+class Pretrainer {
+ public:
+  Pretrainer(model::T5ModelImpl& model, const text::Tokenizer& tokenizer, const data::TextCorpus& corpus,
+             const PretrainOptions& options, const RunContext& ctx, const Checkpointing& checkpointing = {});
+  ~Pretrainer();
+  Pretrainer(const Pretrainer&) = delete;
+  Pretrainer& operator=(const Pretrainer&) = delete;
+
+  PretrainResult run();
+  /// Where the run is (after run(): where it ended).
+  const PretrainState& state() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Pretrainer(...).run().
 PretrainResult pretrain_model(model::T5ModelImpl& model, const text::Tokenizer& tokenizer,
                               const data::TextCorpus& corpus, const PretrainOptions& options, const RunContext& ctx,
                               const Checkpointing& checkpointing = {});

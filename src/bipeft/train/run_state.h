@@ -89,4 +89,9 @@ void set_save_fault_hook(SaveFaultHook hook);
 /// The default generator of `device` (dropout and other global randomness).
 at::Generator default_generator(const c10::Device& device);
 
+/// Makes `log` continue where the state in `state` was saved: keeps the lines up to and including
+/// the {"event":"checkpoint"} of the saved step and drops the rest; without a state the log is
+/// emptied (the run starts over). IoError/FormatError when the log does not hold that checkpoint.
+void rewind_log(const std::string& log, const std::string& state, const std::string& kind);
+
 }  // namespace bipeft::train

@@ -7,16 +7,17 @@
 namespace bipeft::train {
 
 void TrainOptions::validate() const {
-  if (epochs < 1) throw ConfigError("--epochs must be >= 1, got " + std::to_string(epochs));
-  if (batch_size < 1) throw ConfigError("--batch must be >= 1, got " + std::to_string(batch_size));
-  if (!(lr > 0)) throw ConfigError("--lr must be > 0");
-  if (weight_decay < 0) throw ConfigError("--weight-decay must be >= 0");
-  if (warmup_ratio < 0 || warmup_ratio >= 1) throw ConfigError("--warmup-ratio must be in [0, 1)");
-  if (clip_norm < 0) throw ConfigError("--clip must be >= 0 (0 disables clipping)");
-  if (eval_every < 1) throw ConfigError("--eval-every must be >= 1");
-  if (eval_batch_size < 1) throw ConfigError("--eval-batch must be >= 1");
-  if (log_every < 1) throw ConfigError("--log-every must be >= 1");
-  if (max_train_examples < 0) throw ConfigError("--max-train must be >= 0");
+  const auto bad = [](const char* field, const std::string& rule) { throw OptionError("TrainOptions", field, rule); };
+  if (epochs < 1) bad("epochs", "must be >= 1, got " + std::to_string(epochs));
+  if (batch_size < 1) bad("batch_size", "must be >= 1, got " + std::to_string(batch_size));
+  if (!(lr > 0)) bad("lr", "must be > 0");
+  if (weight_decay < 0) bad("weight_decay", "must be >= 0");
+  if (warmup_ratio < 0 || warmup_ratio >= 1) bad("warmup_ratio", "must be in [0, 1)");
+  if (clip_norm < 0) bad("clip_norm", "must be >= 0 (0 disables clipping)");
+  if (eval_every < 1) bad("eval_every", "must be >= 1");
+  if (eval_batch_size < 1) bad("eval_batch_size", "must be >= 1");
+  if (log_every < 1) bad("log_every", "must be >= 1");
+  if (max_train_examples < 0) bad("max_train_examples", "must be >= 0");
 }
 
 nlohmann::json TrainOptions::to_json() const {

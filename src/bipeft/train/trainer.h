@@ -2,6 +2,7 @@
 // Trains the PEFT modules (or the whole backbone) of a PeftModel on a task: AdamW with decoupled
 // weight decay, linear decay with optional warm-up, gradient clipping, seeded data order and dropout,
 // evaluation on dev every N epochs by greedy generation, the best-dev weights kept and scored on test.
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "bipeft/text/tokenizer.h"
 #include "bipeft/train/run_state.h"
 #include "bipeft/train/train_options.h"
+#include "bipeft/train/train_state.h"
 
 namespace bipeft::train {
 
@@ -30,12 +32,33 @@ struct TrainResult {
 };
 
 /// Trains `model` on `task` (train split; dev for selection; test at the end). Events go to
-/// ctx.events ("start", "step", "eval", "done"), progress to ctx.progress. On return the model holds
-/// the best-dev weights. Throws NumericError on a non-finite loss or gradient (naming the step) and
-/// Interrupted when ctx.should_stop() (after saving the state when checkpointing is enabled).
-/// With `checkpointing`, the full state (weights, optimizer, dropout generator, data position, best
-/// snapshot, counters) is saved every N steps and a "checkpoint" event precedes each save; with
-/// resume, a run continues from the saved state and ends bit-identical (on CPU) to an uninterrupted one.
+/// ctx.events ("start", "step", "eval", "done"), progress to ctx.progress. The constructor tokenizes
+/// the splits and builds the optimizer (ConfigError when nothing is trainable, FormatError for an empty
+/// train split); run() trains and returns with the model holding the best-dev weights. run() throws
+/// NumericError on a non-finite loss or gradient (naming the step) and Interrupted when
+/// ctx.should_stop() (after saving the state when checkpointing is enabled). With `checkpointing`, the
+/// full state (a TrainState plus weights, optimizer, dropout generator, best snapshot) is saved every N
+/// steps and a "checkpoint" event precedes each save; with resume, a run continues from the saved state
+/// and ends bit-identical (on CPU) to an uninterrupted one. `model`, `tokenizer` and `task` must outlive
+/// the Trainer. Run it once.
+class Trainer {
+ public:
+  Trainer(peft::PeftModelImpl& model, const text::Tokenizer& tokenizer, const data::TaskData& task,
+          const TrainOptions& options, const RunContext& ctx, const Checkpointing& checkpointing = {});
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  TrainResult run();
+  /// Where the run is (after run(): where it ended).
+  const TrainState& state() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Trainer(...).run().
 TrainResult train_model(peft::PeftModelImpl& model, const text::Tokenizer& tokenizer, const data::TaskData& task,
                         const TrainOptions& options, const RunContext& ctx, const Checkpointing& checkpointing = {});
 

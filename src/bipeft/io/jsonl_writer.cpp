@@ -1,8 +1,8 @@
-#include "bipeft/cli/jsonl_writer.h"
+#include "bipeft/io/jsonl_writer.h"
 
 #include "bipeft/core/error.h"
 
-namespace bipeft::cli {
+namespace bipeft::io {
 
 JsonlWriter::JsonlWriter(const std::string& path) : out_(path, std::ios::app), path_(path) {
   if (!out_) throw IoError(path + ": cannot open log for writing");
@@ -17,4 +17,4 @@ void JsonlWriter::write(const nlohmann::json& event) {
   if (!out_) throw IoError(path_ + ": write failed");
 }
 
-}  // namespace bipeft::cli
+}  // namespace bipeft::io

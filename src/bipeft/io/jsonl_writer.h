@@ -7,7 +7,7 @@
 #include "bipeft/core/run_context.h"
 #include "bipeft/core/timer.h"
 
-namespace bipeft::cli {
+namespace bipeft::io {
 
 class JsonlWriter : public EventSink {
  public:
@@ -22,4 +22,4 @@ class JsonlWriter : public EventSink {
   std::mutex mu_;
 };
 
-}  // namespace bipeft::cli
+}  // namespace bipeft::io
