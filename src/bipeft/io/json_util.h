@@ -1,6 +1,7 @@
 #pragma once
 // Reading JSON files and fields with errors that name the file and the field.
 #include <string>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -30,5 +31,35 @@ T json_required(const nlohmann::json& j, const std::string& key, const std::stri
 template <typename T>
 T json_optional(const nlohmann::json& j, const std::string& key, const T& fallback,
                 const std::string& where);
+
+/// Reads the fields of the JSON object `j` into variables (any type nlohmann converts, containers
+/// included). A missing field, or one of the wrong type, is a FormatError
+/// "<where>: <what> field "<key>" is missing or malformed (<detail>); <fix>".
+class JsonFields {
+ public:
+  JsonFields(const nlohmann::json& j, std::string where, std::string what, std::string fix)
+      : j_(j), where_(std::move(where)), what_(std::move(what)), fix_(std::move(fix)) {}
+  template <typename T>
+  void get(const char* key, T& out) const {
+    try {
+      j_.at(key).get_to(out);
+    } catch (const nlohmann::json::exception& e) {
+      fail(key, e.what());
+    }
+  }
+  /// `fallback` when the field is absent (states written before it existed).
+  template <typename T>
+  void get_or(const char* key, T& out, const T& fallback) const {
+    if (j_.is_object() && !j_.contains(key)) out = fallback;
+    else get(key, out);
+  }
+  [[noreturn]] void fail(const char* key, const std::string& detail) const {
+    throw FormatError(where_ + ": " + what_ + " field \"" + key + "\" is missing or malformed (" + detail + "); " + fix_);
+  }
+
+ private:
+  const nlohmann::json& j_;
+  std::string where_, what_, fix_;
+};
 
 }  // namespace bipeft::io

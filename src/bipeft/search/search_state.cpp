@@ -1,6 +1,9 @@
 #include "bipeft/search/search_state.h"
 
+#include <tuple>
+
 #include "bipeft/core/error.h"
+#include "bipeft/io/json_util.h"
 
 namespace bipeft::search {
 
@@ -33,47 +36,41 @@ nlohmann::json SearchState::to_json() const {
 }
 
 SearchState SearchState::from_json(const nlohmann::json& j, const std::string& source) {
-  const char* field = "";
-  try {
-    SearchState s;
-    auto req = [&](const char* name) -> const nlohmann::json& {
-      field = name;
-      return j.at(name);
-    };
-    req("step").get_to(s.step);
-    req("epoch").get_to(s.epoch);
-    req("batch").get_to(s.batch);
-    req("done").get_to(s.done);
-    req("total_steps").get_to(s.total_steps);
-    const auto& mods = req("state");
-    for (const auto& m : mods) s.decisions.push_back({m.at(0).get<bool>(), m.at(1).get<bool>(), m.at(2).get<int64_t>()});
-    if (req("modules").get<size_t>() != s.decisions.size())
-      throw FormatError(source + ": search state field \"state\" has " + std::to_string(s.decisions.size()) +
-                        " modules, \"modules\" says " + j.at("modules").dump() + "; the file is damaged");
-    req("sizes").get_to(s.sizes);
-    req("sensitivity").get_to(s.sensitivity);
-    req("detector").get_to(s.detector_recent);
-    req("detector_seen").get_to(s.detector_seen);
-    req("k_rem").get_to(s.remaining_triggers);
-    req("stage").get_to(s.stage);
-    req("triggers").get_to(s.triggers);
-    req("beta_choice").get_to(s.beta_choice);
-    req("epochs_run").get_to(s.epochs_run);
-    req("curve").get_to(s.curve);
-    req("seconds").get_to(s.seconds);
-    field = "last_trigger_step";
-    s.last_trigger_step = j.value("last_trigger_step", int64_t{-1});
-    field = "filled";
-    s.filled = j.value("filled", int64_t{0});
-    field = "rank_gains";
-    if (j.contains("rank_gains")) j.at("rank_gains").get_to(s.rank_gains);
-    field = "gate_effect_samples";
-    if (j.contains("gate_effect_samples")) s.gate_effect_samples = j.at("gate_effect_samples").get<int64_t>();
-    return s;
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError(source + ": search state field \"" + field + "\" is missing or malformed (" + e.what() +
-                      "); resume from a state this version wrote, or start the search again");
+  const io::JsonFields f(j, source, "search state", "resume from a state this version wrote, or start the search again");
+  SearchState s;
+  f.get("step", s.step);
+  f.get("epoch", s.epoch);
+  f.get("batch", s.batch);
+  f.get("done", s.done);
+  f.get("total_steps", s.total_steps);
+  std::vector<std::tuple<bool, bool, int64_t>> mods;
+  f.get("state", mods);
+  for (const auto& [removed, fixed, index] : mods) s.decisions.push_back({removed, fixed, index});
+  size_t modules = 0;
+  f.get("modules", modules);
+  if (modules != s.decisions.size())
+    throw FormatError(source + ": search state field \"state\" has " + std::to_string(s.decisions.size()) +
+                      " modules, \"modules\" says " + std::to_string(modules) + "; the file is damaged");
+  f.get("sizes", s.sizes);
+  f.get("sensitivity", s.sensitivity);
+  f.get("detector", s.detector_recent);
+  f.get("detector_seen", s.detector_seen);
+  f.get("k_rem", s.remaining_triggers);
+  f.get("stage", s.stage);
+  f.get("triggers", s.triggers);
+  f.get("beta_choice", s.beta_choice);
+  f.get("epochs_run", s.epochs_run);
+  f.get("curve", s.curve);
+  f.get("seconds", s.seconds);
+  f.get_or("last_trigger_step", s.last_trigger_step, int64_t{-1});
+  f.get_or("filled", s.filled, int64_t{0});
+  f.get_or("rank_gains", s.rank_gains, std::vector<double>{});
+  if (j.contains("gate_effect_samples")) {
+    int64_t n = 0;
+    f.get("gate_effect_samples", n);
+    s.gate_effect_samples = n;
   }
+  return s;
 }
 
 }  // namespace bipeft::search

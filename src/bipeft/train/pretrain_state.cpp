@@ -1,6 +1,6 @@
 #include "bipeft/train/pretrain_state.h"
 
-#include "bipeft/core/error.h"
+#include "bipeft/io/json_util.h"
 
 namespace bipeft::train {
 
@@ -21,31 +21,22 @@ nlohmann::json PretrainState::to_json() const {
 }
 
 PretrainState PretrainState::from_json(const nlohmann::json& j, const std::string& source) {
-  const char* field = "";
-  try {
-    PretrainState s;
-    auto req = [&](const char* name) -> const nlohmann::json& {
-      field = name;
-      return j.at(name);
-    };
-    req("step").get_to(s.step);
-    req("epoch").get_to(s.epoch);
-    req("batch").get_to(s.batch);
-    req("total_steps").get_to(s.total_steps);
-    req("chunks").get_to(s.chunks);
-    req("parameters").get_to(s.parameters);
-    req("window_loss").get_to(s.window_loss);
-    req("window").get_to(s.window);
-    req("input_tokens").get_to(s.input_tokens);
-    req("final_loss").get_to(s.final_loss);
-    req("train_curve").get_to(s.train_curve);
-    req("heldout_curve").get_to(s.heldout_curve);
-    req("seconds").get_to(s.seconds);
-    return s;
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError(source + ": pretraining state field \"" + field + "\" is missing or malformed (" + e.what() +
-                      "); resume from a state this version wrote, or start the run again");
-  }
+  const io::JsonFields f(j, source, "pretraining state", "resume from a state this version wrote, or start the run again");
+  PretrainState s;
+  f.get("step", s.step);
+  f.get("epoch", s.epoch);
+  f.get("batch", s.batch);
+  f.get("total_steps", s.total_steps);
+  f.get("chunks", s.chunks);
+  f.get("parameters", s.parameters);
+  f.get("window_loss", s.window_loss);
+  f.get("window", s.window);
+  f.get("input_tokens", s.input_tokens);
+  f.get("final_loss", s.final_loss);
+  f.get("train_curve", s.train_curve);
+  f.get("heldout_curve", s.heldout_curve);
+  f.get("seconds", s.seconds);
+  return s;
 }
 
 }  // namespace bipeft::train

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "bipeft/core/error.h"
+#include "bipeft/io/json_util.h"
 
 namespace bipeft::train {
 
@@ -27,37 +27,29 @@ nlohmann::json TrainState::to_json() const {
 }
 
 TrainState TrainState::from_json(const nlohmann::json& j, const std::string& source) {
-  const char* field = "";
-  try {
-    TrainState s;
-    auto req = [&](const char* name) -> const nlohmann::json& {
-      field = name;
-      return j.at(name);
-    };
-    req("step").get_to(s.step);
-    req("epoch").get_to(s.epoch);
-    req("batch").get_to(s.batch);
-    req("total_steps").get_to(s.total_steps);
-    req("trainable").get_to(s.trainable);
-    req("epoch_loss").get_to(s.epoch_loss);
-    req("window_loss").get_to(s.window_loss);
-    req("epoch_batches").get_to(s.epoch_batches);
-    req("window").get_to(s.window);
-    req("has_best").get_to(s.has_best);
-    const auto& best = req("best_value");
-    s.best_value = best.is_null() ? -INFINITY : best.get<double>();
-    req("best_epoch").get_to(s.best_epoch);
-    for (const auto& kv : req("best_dev_metrics"))
-      s.best_dev.metrics.emplace_back(kv.at(0).get<std::string>(), kv.at(1).get<double>());
-    req("history").get_to(s.history);
-    req("final_loss").get_to(s.final_loss);
-    req("train_seconds").get_to(s.train_seconds);
-    req("eval_seconds").get_to(s.eval_seconds);
-    return s;
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError(source + ": training state field \"" + field + "\" is missing or malformed (" + e.what() +
-                      "); resume from a state this version wrote, or start the run again");
-  }
+  const io::JsonFields f(j, source, "training state", "resume from a state this version wrote, or start the run again");
+  TrainState s;
+  f.get("step", s.step);
+  f.get("epoch", s.epoch);
+  f.get("batch", s.batch);
+  f.get("total_steps", s.total_steps);
+  f.get("trainable", s.trainable);
+  f.get("epoch_loss", s.epoch_loss);
+  f.get("window_loss", s.window_loss);
+  f.get("epoch_batches", s.epoch_batches);
+  f.get("window", s.window);
+  f.get("has_best", s.has_best);
+  nlohmann::json best;
+  f.get("best_value", best);  // null: no dev evaluation yet
+  if (best.is_null()) s.best_value = -INFINITY;
+  else f.get("best_value", s.best_value);
+  f.get("best_epoch", s.best_epoch);
+  f.get("best_dev_metrics", s.best_dev.metrics);
+  f.get("history", s.history);
+  f.get("final_loss", s.final_loss);
+  f.get("train_seconds", s.train_seconds);
+  f.get("eval_seconds", s.eval_seconds);
+  return s;
 }
 
 }  // namespace bipeft::train
