@@ -9,6 +9,7 @@
 #include <set>
 
 #include "bipeft/baselines/autopeft.h"
+#include "bipeft/baselines/comparison.h"
 #include "bipeft/baselines/prune_peft.h"
 #include "bipeft/baselines/random_structure.h"
 #include "bipeft/baselines/s3delta.h"
@@ -66,6 +67,10 @@ TEST(SearchMethod, NamesAndAliases) {
   EXPECT_EQ(canonical_search_method("prune-peft"), "prunepeft");
   EXPECT_EQ(canonical_search_method("random"), "random");
   EXPECT_THROW_WITH(canonical_search_method("autopeftx"), ConfigError, "s3delta");
+  EXPECT_TRUE(is_search_method("Delta-M"));
+  EXPECT_TRUE(is_search_method("adalora"));
+  EXPECT_FALSE(is_search_method("lora"));
+  EXPECT_FALSE(is_search_method(""));
   EXPECT_EQ(method_ranks("s3delta", {1, 4, 8}), (std::vector<int64_t>{1}));
   EXPECT_EQ(method_ranks("bipeft", {1, 4, 8}), (std::vector<int64_t>{1, 4, 8}));
 }
@@ -88,6 +93,35 @@ TEST(SearchMethod, TheRegistryHoldsEachMethodOnceAndEveryNameResolvesToIt) {
   EXPECT_TRUE(find_search_method("bipeft").keeps_state);
   EXPECT_FALSE(find_search_method("adalora").keeps_state);
   EXPECT_TRUE(find_search_method("S3PET").single_rank);
+}
+
+TEST(CellResult, ReadsBackWhatItWroteAndNamesADamagedField) {
+  CellResult c;
+  c.task = "rte";
+  c.method = "bipeft";
+  c.seed = 43;
+  c.metric = "accuracy";
+  c.dev = 61.5;
+  c.test = 58.25;
+  c.dev_metrics = {{"accuracy", 61.5}};
+  c.test_metrics = {{"accuracy", 58.25}};
+  c.trainable_params = 1234;
+  c.backbone_params = 98765;
+  c.searched = true;
+  c.search_seconds = 12.5;
+  c.retrain_seconds = 30;
+  const auto j = c.to_json();
+  const auto back = CellResult::from_json(j, "result.json");
+  EXPECT_EQ(back.to_json(), j);
+  auto damaged = j;
+  damaged["test"] = "high";
+  EXPECT_THROW_WITH(CellResult::from_json(damaged, "cells/x/result.json"), FormatError,
+                    "cells/x/result.json: comparison cell result field \"test\" is missing or malformed");
+  damaged = j;
+  damaged.erase("seed");
+  EXPECT_THROW_WITH(CellResult::from_json(damaged, "r.json"), FormatError, "field \"seed\"");
+  EXPECT_THROW_WITH(CellResult::from_json(nlohmann::json::array(), "r.json"), FormatError,
+                    "not a comparison cell result");
 }
 
 // ---- on a tiny model -------------------------------------------------------------------------------

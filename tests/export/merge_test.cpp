@@ -106,7 +106,7 @@ TEST_F(Merge, BitFitIsRefusedWithTheModuleNamedAndNothingWritten) {
     EXPECT_NE(msg.find("2 module(s) cannot be merged"), std::string::npos) << msg;
     EXPECT_NE(msg.find(kBitfitO + ":bitfit"), std::string::npos) << msg;
     EXPECT_NE(msg.find("decoder.final_layer_norm:bitfit"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("--drop-unmergeable"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("MergedExportOptions.drop_unmergeable"), std::string::npos) << msg;
   }
   EXPECT_TRUE(std::filesystem::is_empty(out.str()));
 }

@@ -125,7 +125,7 @@ search::SearchResult adalora_search(model::T5Model backbone, const text::Tokeniz
   }
   if (lora.empty())
     throw ConfigError("adalora allocates LoRA ranks, and the search space '" + space_options.space +
-                      "' has no LoRA module; search a space with LoRA (--space s2, or a list with lora)");
+                      "' has no LoRA module; search a space with LoRA (SpaceOptions.space s2, or a list with lora)");
   const size_t L = lora.size();
   std::vector<double> cost(L);
   double lora_whole = 0, cheapest = INFINITY;
@@ -137,7 +137,7 @@ search::SearchResult adalora_search(model::T5Model backbone, const text::Tokeniz
   }
   if (budget < cheapest)
     throw ConfigError("the budget of " + num(budget) + " parameters is below one LoRA component (" +
-                      num(cheapest) + " parameters), the least adalora can keep; raise --budget");
+                      num(cheapest) + " parameters), the least adalora can keep; raise SearchRequest.budget");
   const double target_final = std::min(budget, lora_whole);
 
   // SVD form: A, B ~ N(0, std^2), lambda = 0, trained together.
@@ -277,9 +277,9 @@ search::SearchResult adalora_search(model::T5Model backbone, const text::Tokeniz
   }
   if (ctx.progress) ctx.progress->finish("search");
   if (!done) {
-    // The schedule did not reach the budget within --epochs: mask once at the budget so the result fits.
+    // The schedule did not reach the budget within the epochs: mask once at the budget so the result fits.
     keep = keep_by_score(current_scores(), cost, target_final);
-    result.warnings.push_back("the adalora schedule did not finish within --epochs; the last scores were cut to the budget");
+    result.warnings.push_back("the adalora schedule did not finish within SearchOptions.epochs; the last scores were cut to the budget");
   }
   std::vector<int64_t> rank(N, 0);
   for (size_t k = 0; k < L; ++k)

@@ -116,7 +116,7 @@ search::SearchResult autopeft_search(model::T5Model backbone, const text::Tokeni
       }
     }
     val /= count;
-    if (!std::isfinite(val)) throw NumericError("autopeft: validation loss of trial " + std::to_string(trial + 1) + " is not finite; lower --lr");
+    if (!std::isfinite(val)) throw NumericError("autopeft: validation loss of trial " + std::to_string(trial + 1) + " is not finite; lower SearchOptions.lr");
     opt.observe(config, -val);
     const bool is_best = opt.best() == trial;
     if (is_best) {

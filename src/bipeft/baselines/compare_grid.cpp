@@ -22,25 +22,6 @@ namespace bipeft::baselines {
 
 namespace {
 
-bool is_search_method(const std::string& m) {
-  const auto names = search_method_names();
-  return std::find(names.begin(), names.end(), m) != names.end();
-}
-
-model::T5Model load_model(const std::string& dir, const RunContext& ctx) {
-  model::LoadOptions lo;
-  lo.dtype = ctx.dtype;
-  lo.device = ctx.device;
-  return model::load_t5(dir, lo);
-}
-
-train::Checkpointing cell_checkpointing(const std::string& dir, const std::string& file, int64_t every) {
-  train::Checkpointing ck;
-  ck.path = io::join_path(dir, file);
-  ck.every = every;
-  ck.resume = true;  // a cell always continues from its own state when one is there
-  return ck;
-}
 
 // The constant answer chosen on dev: no training.
 CellResult constant_cell(CellResult cell, const data::TaskData& task) {
@@ -57,7 +38,7 @@ CellResult trained_cell(CellResult cell, const CompareGrid& g, const GridShare& 
                         const std::string& dir, const RunContext& ctx) {
   auto cctx = ctx;
   cctx.seed = cell.seed;
-  auto backbone = load_model(g.model_dir, ctx);
+  auto backbone = model::load_t5(g.model_dir, ctx);
   if (g.dropout >= 0) backbone->set_dropout(g.dropout);
   auto tok = text::Tokenizer::from_model_dir(g.model_dir);
   auto sopts = g.search;
@@ -71,7 +52,7 @@ CellResult trained_cell(CellResult cell, const CompareGrid& g, const GridShare& 
   topts.epochs = g.retrain_epochs > 0 ? g.retrain_epochs : (g.search_epochs > 0 ? g.search_epochs : schedule.paper_epochs);
   peft::Structure structure;
   if (is_search_method(cell.method)) {
-    const auto ck = cell_checkpointing(dir, "search_state.safetensors", share.checkpoint_every);
+    const auto ck = train::Checkpointing::at(dir, "search_state.safetensors", share.checkpoint_every, true);
     train::rewind_log(dir + "/trace.jsonl", ck.path, "search");  // emptied when there is no state
     cctx.events = std::make_shared<io::JsonlWriter>(dir + "/trace.jsonl");
     SearchRequest request{backbone, &tok, &task, g.space, sopts, {}, g.budget_params};
@@ -85,7 +66,7 @@ CellResult trained_cell(CellResult cell, const CompareGrid& g, const GridShare& 
   } else {
     structure = peft::manual_structure({cell.method}, g.manual_rank, {}, backbone->sites());
   }
-  const auto tck = cell_checkpointing(dir, "train_state.safetensors", share.checkpoint_every);
+  const auto tck = train::Checkpointing::at(dir, "train_state.safetensors", share.checkpoint_every, true);
   train::rewind_log(dir + "/train_log.jsonl", tck.path, "train");
   cctx.events = std::make_shared<io::JsonlWriter>(dir + "/train_log.jsonl");
   peft::PeftModel model(backbone, structure, cell.seed);
@@ -152,7 +133,7 @@ GridOutcome run_compare_grid(const CompareGrid& g, const GridShare& share, const
     throw ConfigError("compare grid: shard " + std::to_string(share.shard) + " of " + std::to_string(share.shards) +
                       " must satisfy 0 <= shard < shards");
   const int64_t backbone_params =
-      g.backbone_params > 0 ? g.backbone_params : load_model(g.model_dir, ctx)->num_parameters();
+      g.backbone_params > 0 ? g.backbone_params : model::load_t5(g.model_dir, ctx)->num_parameters();
   GridOutcome out;
   const int64_t total = static_cast<int64_t>(g.tasks.size() * g.methods.size()) * g.seeds;
   int64_t index = 0;

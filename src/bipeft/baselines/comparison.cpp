@@ -8,6 +8,7 @@
 
 #include "bipeft/core/error.h"
 #include "bipeft/core/strings.h"
+#include "bipeft/io/json_util.h"
 
 namespace bipeft::baselines {
 
@@ -28,25 +29,24 @@ nlohmann::json CellResult::to_json() const {
 }
 
 CellResult CellResult::from_json(const nlohmann::json& j, const std::string& where) {
-  try {
-    CellResult c;
-    c.task = j.at("task").get<std::string>();
-    c.method = j.at("method").get<std::string>();
-    c.seed = j.at("seed").get<uint64_t>();
-    c.metric = j.at("metric").get<std::string>();
-    c.dev = j.at("dev").get<double>();
-    c.test = j.at("test").get<double>();
-    c.dev_metrics = j.at("dev_metrics");
-    c.test_metrics = j.at("test_metrics");
-    c.trainable_params = j.at("trainable_params").get<double>();
-    c.backbone_params = j.at("backbone_params").get<double>();
-    c.searched = j.at("searched").get<bool>();
-    c.search_seconds = j.at("search_seconds").get<double>();
-    c.retrain_seconds = j.at("retrain_seconds").get<double>();
-    return c;
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError(where + ": not a comparison cell result (" + e.what() + "); delete it to recompute the cell");
-  }
+  if (!j.is_object())
+    throw FormatError(where + ": not a comparison cell result (not a JSON object); delete it to recompute the cell");
+  const io::JsonFields f(j, where, "comparison cell result", "delete it to recompute the cell");
+  CellResult c;
+  f.get("task", c.task);
+  f.get("method", c.method);
+  f.get("seed", c.seed);
+  f.get("metric", c.metric);
+  f.get("dev", c.dev);
+  f.get("test", c.test);
+  f.get("dev_metrics", c.dev_metrics);
+  f.get("test_metrics", c.test_metrics);
+  f.get("trainable_params", c.trainable_params);
+  f.get("backbone_params", c.backbone_params);
+  f.get("searched", c.searched);
+  f.get("search_seconds", c.search_seconds);
+  f.get("retrain_seconds", c.retrain_seconds);
+  return c;
 }
 
 namespace {

@@ -165,7 +165,7 @@ search::SearchResult prune_peft_search(model::T5Model backbone, const text::Toke
   result.params = chosen.params;
   result.steps = step;
   result.completed = done;
-  if (!done) result.warnings.push_back("the pruning schedule did not finish within --epochs");
+  if (!done) result.warnings.push_back("the pruning schedule did not finish within SearchOptions.epochs");
   result.seconds = timer.seconds();
   for (auto& m : supernet->modules) m->set_gate(peft::Gate::full());
   supernet->detach_();

@@ -52,15 +52,25 @@ std::vector<std::string> search_method_names() {
   return names;
 }
 
-const SearchMethod& find_search_method(const std::string& name) {
+namespace {
+// The registered method `name` names (canonical or alias, any case), or nullptr.
+const SearchMethod* lookup(const std::string& name) {
   const std::string n = to_lower(name);
   for (const auto& m : search_methods()) {
-    if (m.name == n) return m;
+    if (m.name == n) return &m;
     for (const auto& a : m.aliases)
-      if (a == n) return m;
+      if (a == n) return &m;
   }
+  return nullptr;
+}
+}  // namespace
+
+const SearchMethod& find_search_method(const std::string& name) {
+  if (const auto* m = lookup(name)) return *m;
   throw ConfigError("unknown search method '" + name + "'; known: " + join(search_method_names(), ", "));
 }
+
+bool is_search_method(const std::string& name) { return lookup(name) != nullptr; }
 
 std::string canonical_search_method(const std::string& method) { return find_search_method(method).name; }
 

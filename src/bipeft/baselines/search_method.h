@@ -54,6 +54,9 @@ const SearchMethod& find_search_method(const std::string& name);
 /// The canonical names: "bipeft", "s3delta", "prunepeft", "autopeft", "adalora", "random".
 std::vector<std::string> search_method_names();
 
+/// Whether `name` names a registered method (a canonical name or an alias, case-insensitive).
+bool is_search_method(const std::string& name);
+
 /// find_search_method(method).name.
 std::string canonical_search_method(const std::string& method);
 

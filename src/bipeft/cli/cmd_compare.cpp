@@ -54,15 +54,6 @@ std::string task_dir(const std::string& root, const std::string& task) {
   throw ConfigError("--data " + root + ": no folder for task " + task + " (tried " + join(tried, ", ") + ")");
 }
 
-bool is_search_method(const std::string& m) {
-  try {
-    baselines::canonical_search_method(m);
-    return true;
-  } catch (const ConfigError&) {
-    return false;
-  }
-}
-
 // "I/N" -> (I, N) with 0 <= I < N; "" -> (0, 1).
 std::pair<int64_t, int64_t> parse_shard(const std::string& text) {
   if (text.empty()) return {0, 1};
@@ -166,7 +157,7 @@ Command add_compare_command(CLI::App& root) {
             const auto sites = backbone0->sites();
             for (const auto& m : o->methods) {
               std::string name;
-              if (is_search_method(m)) {
+              if (baselines::is_search_method(m)) {
                 name = baselines::canonical_search_method(m);
               } else if (m == "constant") {
                 name = m;  // the constant answer chosen on dev: the reference row
@@ -208,7 +199,7 @@ Command add_compare_command(CLI::App& root) {
             space.positions = parse_name_list(o->positions);
             space.ranks = so.ranks;
             for (const auto& m : methods)
-              if (is_search_method(m)) {
+              if (baselines::is_search_method(m)) {
                 try {
                   search::measure_space(backbone0, space, baselines::method_ranks(m, so.ranks)).check_budget(budget.params);
                 } catch (const OptionError& e) {

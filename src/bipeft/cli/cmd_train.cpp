@@ -50,7 +50,13 @@ peft::Structure resolve_structure(const StructureArgs& a, model::T5ModelImpl& m)
     return s;
   }
   if (a.methods.empty()) throw ConfigError("give --structure FILE or --method NAME (e.g. --method lora --rank 8)");
-  return peft::manual_structure(a.methods, a.rank, a.targets, m.sites());
+  try {
+    return peft::manual_structure(a.methods, a.rank, a.targets, m.sites());
+  } catch (const OptionError&) {
+    throw;
+  } catch (const ConfigError& e) {
+    throw ConfigError(std::string("--method: ") + e.what());
+  }
 }
 
 Command add_train_command(CLI::App& root) {

@@ -7,6 +7,7 @@
 
 #include <torch/cuda.h>
 
+#include "bipeft/cli/option_flags.h"
 #include "bipeft/cli/progress_bar.h"
 #include "bipeft/cli/signals.h"
 #include "bipeft/core/autocast.h"
@@ -95,7 +96,8 @@ bool autocast_requested(const RuntimeOptions& o, const RunContext& ctx) {
 void log_line(const std::string& task, LogLevel level, const std::string& msg) {
   const char* tag = level == LogLevel::Warning ? "warning: " : level == LogLevel::Error ? "error: " : "";
   // One write per line, so that the lines of several worker processes sharing stderr do not interleave.
-  std::cerr << ("bipeft " + task + ": " + tag + msg + "\n");
+  // Warnings and errors name options fields as the flags of this command ("raise --epochs").
+  std::cerr << ("bipeft " + task + ": " + tag + (level >= LogLevel::Warning ? with_current_flags(msg) : msg) + "\n");
 }
 
 RunContext make_run_context(const RuntimeOptions& o, const std::string& task) {
@@ -124,12 +126,7 @@ RunContext make_run_context(const RuntimeOptions& o, const std::string& task) {
   return ctx;
 }
 
-model::T5Model load_backbone(const std::string& dir, const RunContext& ctx) {
-  model::LoadOptions lo;
-  lo.dtype = ctx.dtype;
-  lo.device = ctx.device;
-  return model::load_t5(dir, lo);
-}
+model::T5Model load_backbone(const std::string& dir, const RunContext& ctx) { return model::load_t5(dir, ctx); }
 
 void add_selection_options(CLI::App& app, search::SearchOptions& s) {
   app.add_option_function<std::string>(

@@ -87,11 +87,7 @@ std::string prepare_run_dir(const std::string& out, bool overwrite, const Resume
 }
 
 train::Checkpointing checkpointing(const std::string& dir, const std::string& state_file, const ResumeArgs& r) {
-  train::Checkpointing ck;
-  ck.path = io::join_path(dir, state_file);
-  ck.every = r.every;
-  ck.resume = r.resuming();
-  return ck;
+  return train::Checkpointing::at(dir, state_file, r.every, r.resuming());
 }
 
 

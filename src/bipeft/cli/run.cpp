@@ -42,8 +42,9 @@ std::string first_line(const std::string& s) { return s.substr(0, s.find('\n'));
 // Prints the one-line reason of the exception in flight ("bipeft <command>: error: ...") and returns
 // its exit code. Call only inside a catch block.
 int fail_with_current_exception(const std::string& command, const CLI::App* app = nullptr) {
+  // The options fields a library message names ("lower TrainOptions.lr"), as the flags of this command.
   auto fail = [&](int code, const std::string& msg) {
-    std::cerr << "bipeft " << command << ": error: " << msg << "\n";
+    std::cerr << "bipeft " << command << ": error: " << (app != nullptr ? with_flags(*app, command, msg) : msg) << "\n";
     return code;
   };
   try {
@@ -154,6 +155,7 @@ int run(int argc, char** argv) {
       name += " " + subs.back()->get_name();
       innermost = subs.back();
     }
+    set_current_command(innermost, name);
     try {
       return c.run();
     } catch (...) {

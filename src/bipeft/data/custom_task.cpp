@@ -117,7 +117,7 @@ RawTask read_custom_task(const std::string& dir, const TaskOptions& o) {
   if (!o.regression) raw.labels = class_list({&train, &dev, &test});
   if (!o.regression && raw.labels.size() < 2)
     throw FormatError(train_path + ": a classification task needs at least 2 distinct labels in '" + o.label_field +
-                      "', found " + std::to_string(raw.labels.size()) + " (use --regression for numeric labels)");
+                      "', found " + std::to_string(raw.labels.size()) + " (set TaskOptions.regression for numeric labels)");
 
   // Field order: as given (paper) or sorted by name (T5's rule, FORMATS.md §C.1).
   std::vector<size_t> order(o.text_fields.size());
@@ -139,7 +139,7 @@ RawTask read_custom_task(const std::string& dir, const TaskOptions& o) {
       if (o.regression) {
         double v = 0;
         if (!parse_number(r.label, v))
-          throw FormatError(r.where + ": label '" + r.label + "' is not a number (--regression expects numeric labels)");
+          throw FormatError(r.where + ": label '" + r.label + "' is not a number (TaskOptions.regression expects numeric labels)");
         target = number_text(v);
       } else {
         const int64_t id = class_index(r.label, raw.labels, r.where);

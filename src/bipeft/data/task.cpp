@@ -164,7 +164,7 @@ std::string canonical_task_name(const std::string& task) {
 
 std::string require_file(const std::string& dir, const std::string& name, const std::string& expected) {
   const std::string path = dir + "/" + name;
-  if (!io::is_file(path)) throw IoError(path + ": missing file; --data must be " + expected);
+  if (!io::is_file(path)) throw IoError(path + ": missing file; the task folder must be " + expected);
   return path;
 }
 
@@ -183,7 +183,7 @@ TaskData task_info(const std::string& task, const TaskOptions& options) {
 TaskData load_task(const std::string& task, const std::string& dir, const TaskOptions& options) {
   const TaskSpec& spec = task_spec(canonical_task_name(task));
   options.validate(spec.name);
-  if (!io::is_dir(dir)) throw IoError("--data " + dir + ": not a folder; give the folder of the " + spec.name + " files");
+  if (!io::is_dir(dir)) throw IoError(dir + ": not a folder; give the folder of the " + spec.name + " files");
   RawTask raw = spec.family == TaskFamily::Glue         ? read_glue_task(spec, dir, options.format)
                 : spec.family == TaskFamily::SuperGlue  ? read_superglue_task(spec, dir, options.format)
                 : spec.family == TaskFamily::Standalone ? read_standalone_task(spec, dir, options.format)

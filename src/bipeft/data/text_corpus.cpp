@@ -43,7 +43,7 @@ TextCorpus read_text_corpus(const text::Tokenizer& tok, const std::vector<std::s
   if (corpus.train.size() + corpus.heldout.size() < 2 || corpus.train.empty())
     throw FormatError(join(files, ", ") + ": " + std::to_string(corpus.lines) + " non-blank lines give " +
                       std::to_string(stream.size()) + " tokens, fewer than two chunks of " + std::to_string(length) +
-                      "; give more text or a smaller --length");
+                      "; give more text or shorter chunks");
   return corpus;
 }
 

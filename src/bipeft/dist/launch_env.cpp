@@ -38,7 +38,7 @@ LaunchEnv launch_env(const std::function<const char*(const char*)>& getenv_fn) {
   if (rank == nullptr)
     throw ConfigError("WORLD_SIZE=" + std::to_string(env.world_size) +
                       " but RANK is not set; set RANK (0.." + std::to_string(env.world_size - 1) +
-                      ") for every process, or use --nproc N to start local workers");
+                      ") for every process, or unset WORLD_SIZE to run a single process");
   env.rank = parse_int("RANK", rank, 0, env.world_size - 1);
   const char* addr = get("MASTER_ADDR");
   if (addr == nullptr)

@@ -42,7 +42,7 @@ class NcclCommunicator final : public Communicator {
     const int gpus = static_cast<int>(c10::cuda::device_count());
     if (!device_.has_index()) device_ = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
     if (device_.index() >= gpus)
-      throw ConfigError("rank " + std::to_string(env.rank) + ": --device " + device_.str() + " but this machine has " +
+      throw ConfigError("rank " + std::to_string(env.rank) + ": device " + device_.str() + " but this machine has " +
                         std::to_string(gpus) + " GPU(s); start at most that many workers per machine, or give " +
                         "each one a device that exists");
     // NCCL creates its communicator on the current device: make it this process's GPU.

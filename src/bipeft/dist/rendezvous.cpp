@@ -51,7 +51,7 @@ Error collective_error(const LaunchEnv& env, std::chrono::seconds timeout, const
                        const std::exception& cause) {
   return Error("rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size) + ": " + what +
                " failed (" + first_line(cause.what()) + "): another worker died or did not answer within " +
-               std::to_string(timeout.count()) + " s; see that worker's error, or raise --dist-timeout");
+               std::to_string(timeout.count()) + " s; see that worker's error, or raise the timeout (dist::connect.timeout)");
 }
 
 }  // namespace bipeft::dist

@@ -179,7 +179,7 @@ HfPeftExportSummary export_hf_peft(const peft::PeftModelImpl& model, const std::
   nlohmann::json warnings = nlohmann::json::array();
   if (s.nothing_for_peft())
     warnings.push_back("the adapter has no LoRA and no LNFit module: nothing could be written in PEFT format; the "
-                       "complete adapter is in native/ (use --format merged for a checkpoint where possible)");
+                       "complete adapter is in native/ (export a merged checkpoint instead where the modules allow)");
   else if (!s.native_only.empty())
     warnings.push_back(std::to_string(s.native_only.size()) +
                        " module(s) PEFT cannot hold are only in native/; PEFT alone reproduces a different model");

@@ -67,7 +67,8 @@ nlohmann::json export_merged(const peft::PeftModelImpl& model, const std::string
                       " module(s) cannot be merged into a T5 checkpoint (they are not changes of existing weights):";
     for (size_t i = 0; i < r.unmergeable.size() && i < 20; ++i) msg += "\n  " + r.unmergeable[i];
     if (r.unmergeable.size() > 20) msg += "\n  ... and " + std::to_string(r.unmergeable.size() - 20) + " more";
-    msg += "\n  use --drop-unmergeable to write the checkpoint without them, or --format peft to keep everything";
+    msg += "\n  use MergedExportOptions.drop_unmergeable to write the checkpoint without them, or export in PEFT format "
+           "to keep everything";
     throw ConfigError(msg);
   }
   model::save_t5(*r.merged, out);

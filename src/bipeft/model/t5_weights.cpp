@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 
 #include "bipeft/core/error.h"
+#include "bipeft/core/run_context.h"
 #include "bipeft/core/strings.h"
 #include "bipeft/io/file_util.h"
 #include "bipeft/io/json_util.h"
@@ -103,6 +104,13 @@ void save_t5(T5ModelImpl& model, const std::string& dir, c10::ScalarType storage
   for (auto& kv : tensors) kv.second = kv.second.detach().to(torch::kCPU, storage).contiguous();
   io::write_json_atomic((std::filesystem::path(dir) / "config.json").string(), config);
   io::save_safetensors((std::filesystem::path(dir) / "model.safetensors").string(), tensors);
+}
+
+T5Model load_t5(const std::string& dir, const RunContext& ctx) {
+  LoadOptions options;
+  options.dtype = ctx.dtype;
+  options.device = ctx.device;
+  return load_t5(dir, options);
 }
 
 }  // namespace bipeft::model

@@ -9,6 +9,10 @@
 #include "bipeft/io/checkpoint.h"
 #include "bipeft/model/t5_model.h"
 
+namespace bipeft {
+struct RunContext;
+}  // namespace bipeft
+
 namespace bipeft::model {
 
 /// Copies every backbone tensor from `source` into `model` (converted to the model's dtype).
@@ -23,6 +27,8 @@ struct LoadOptions {
 
 /// Reads config.json and the weights of `dir`; returns the model (eval mode, frozen, on the device).
 T5Model load_t5(const std::string& dir, const LoadOptions& options = {});
+/// load_t5 on the run's device in its compute dtype.
+T5Model load_t5(const std::string& dir, const RunContext& ctx);
 
 /// Writes config.json and model.safetensors (tied aliases dropped) into `dir`, atomically. Tensors
 /// are stored in `storage` (F32, BF16 or F16; the config's torch_dtype says which); default F32.

@@ -139,18 +139,18 @@ std::vector<MethodRequest> parse_specs(const std::vector<std::string>& specs, in
     for (size_t i = 1; i < parts.size(); ++i) {
       auto kv = parts[i];
       auto eq = kv.find('=');
-      if (eq == std::string::npos) throw ConfigError("--method " + spec + ": expected key=value after ':'");
+      if (eq == std::string::npos) throw ConfigError("method spec '" + spec + "': expected key=value after ':'");
       auto key = trim(kv.substr(0, eq)), value = trim(kv.substr(eq + 1));
       if (key == "r" || key == "rank") {
         try {
           r.rank = std::stoll(value);
         } catch (const std::exception&) {
-          throw ConfigError("--method " + spec + ": rank '" + value + "' is not an integer");
+          throw ConfigError("method spec '" + spec + "': rank '" + value + "' is not an integer");
         }
       } else if (key == "targets") {
         r.targets = split(value, ',');
       } else {
-        throw ConfigError("--method " + spec + ": unknown key '" + key + "' (use r= or targets=)");
+        throw ConfigError("method spec '" + spec + "': unknown key '" + key + "' (use r= or targets=)");
       }
     }
     out.push_back(r);
@@ -164,10 +164,10 @@ Structure manual_structure(const std::vector<std::string>& specs, int64_t rank, 
                            const std::vector<model::SiteInfo>& sites) {
   Structure s;
   auto requests = parse_specs(specs, rank, targets, s.full_finetune);
-  if (requests.empty() && !s.full_finetune) throw ConfigError("--method: no PEFT method given");
+  if (requests.empty() && !s.full_finetune) throw ConfigError("no PEFT method given");
   for (const auto& r : requests) {
     const auto& info = method_info(r.method);
-    if (info.ranked && r.rank < 1) throw ConfigError("--rank must be >= 1 for " + info.name);
+    if (info.ranked && r.rank < 1) throw ConfigError("rank must be >= 1 for " + info.name);
     const auto& wanted = r.targets.empty() ? info.default_positions : r.targets;
     size_t before = s.modules.size();
     for (const auto& site : sites) {
@@ -176,7 +176,7 @@ Structure manual_structure(const std::vector<std::string>& specs, int64_t rank, 
       if (hit) s.modules.push_back({site.name, info.name, info.ranked ? r.rank : 1});
     }
     if (s.modules.size() == before)
-      throw ConfigError("--method " + info.name + ": targets '" + join(wanted, ",") +
+      throw ConfigError(info.name + ": targets '" + join(wanted, ",") +
                         "' match no module of this model; positions for " + info.name + ": " + join(info.positions, ","));
     if (info.name == "prefix") s.options.prefix_length_max = std::max(s.options.prefix_length_max, r.rank);
   }

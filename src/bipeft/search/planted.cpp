@@ -94,10 +94,10 @@ void check_planted_in_space(const peft::Structure& planted, const SpaceOptions& 
     for (const auto& c : space.modules) found = found || (c.site == m.site && c.method == m.method);
     if (!found)
       throw ConfigError("planted module " + spec_id(m) + " is not in the search space '" +
-                        space_options.space + "', so no search could recover it; plant inside the space or widen --space");
+                        space_options.space + "', so no search could recover it; plant inside the space or widen SpaceOptions.space");
     if (std::find(ranks.begin(), ranks.end(), m.rank) == ranks.end())
       throw ConfigError("planted module " + spec_id(m) + " has rank " + std::to_string(m.rank) +
-                        ", not one of the candidate ranks (--ranks); rank accuracy would be impossible");
+                        ", not one of the candidate ranks (SpaceOptions.ranks); rank accuracy would be impossible");
   }
 }
 

@@ -130,7 +130,7 @@ double checked_loss(const at::Tensor& loss, const std::string& which, int64_t st
 double checked_loss(double v, const std::string& which, int64_t step) {
   if (!std::isfinite(v))
     throw NumericError(which + " loss is " + std::to_string(v) + " at step " + std::to_string(step) +
-                       "; lower --lr / --arch-lr or check the data");
+                       "; lower SearchOptions.lr / SearchOptions.arch_lr or check the data");
   return v;
 }
 

@@ -617,7 +617,7 @@ SearchResult Searcher::Impl::finish() {
   if (o_.early_selection && state.remaining_triggers > 0)
     result.warnings.push_back("the search ended after " + std::to_string(state.epochs_run) + " epochs with " +
                               std::to_string(state.triggers) + " of " + std::to_string(o_.max_triggers) +
-                              " triggers; raise --epochs or lower --threshold");
+                              " triggers; raise SearchOptions.epochs or lower SearchOptions.threshold");
   // Freeze every remaining dimension (argmax beta, or the budget fill); removed modules were fixed
   // when they went.
   const auto still_free = arch_.free_ranked();

@@ -271,12 +271,12 @@ void Pretrainer::Impl::train_step(const std::vector<size_t>& idx) {
   }), {}, params_);
   if (!std::isfinite(loss))
     throw NumericError("pretraining loss is " + std::to_string(loss) + " at step " + std::to_string(state.step + 1) +
-                       "; lower --lr");
+                       "; lower PretrainOptions.lr");
   if (o_.clip_norm > 0) {
     const double norm = torch::nn::utils::clip_grad_norm_(params_, o_.clip_norm);
     if (!std::isfinite(norm))
       throw NumericError("gradient norm is " + std::to_string(norm) + " at step " + std::to_string(state.step + 1) +
-                         "; lower --lr");
+                         "; lower PretrainOptions.lr");
   }
   opt_->step();
   ++state.step;

@@ -14,6 +14,14 @@
 
 namespace bipeft::train {
 
+Checkpointing Checkpointing::at(const std::string& dir, const std::string& state_file, int64_t every, bool resume) {
+  Checkpointing ck;
+  ck.path = io::join_path(dir, state_file);
+  ck.every = every;
+  ck.resume = resume;
+  return ck;
+}
+
 namespace {
 
 constexpr const char* kStateKey = "bipeft_state";

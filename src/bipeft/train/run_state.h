@@ -23,6 +23,8 @@ struct Checkpointing {
   bool resume = false;     // continue from `path` when it exists
   bool enabled() const { return !path.empty(); }
   bool due(int64_t step) const { return enabled() && every > 0 && step % every == 0; }
+  /// The state file `state_file` inside `dir`, saved every `every` steps, resumed from when `resume`.
+  static Checkpointing at(const std::string& dir, const std::string& state_file, int64_t every, bool resume);
 };
 
 /// Named tensors plus a JSON document; what a checkpoint holds.

@@ -201,12 +201,12 @@ void Trainer::Impl::train_step(int64_t epoch, const std::vector<size_t>& idx) {
   }), {}, params_);
   if (!std::isfinite(loss))
     throw NumericError("loss is " + std::to_string(loss) + " at step " + std::to_string(state.step + 1) + " (epoch " +
-                       std::to_string(epoch + 1) + "); lower --lr or check the data");
+                       std::to_string(epoch + 1) + "); lower TrainOptions.lr or check the data");
   if (o_.clip_norm > 0) {
     const double norm = torch::nn::utils::clip_grad_norm_(params_, o_.clip_norm);
     if (!std::isfinite(norm))
       throw NumericError("gradient norm is " + std::to_string(norm) + " at step " + std::to_string(state.step + 1) +
-                         "; lower --lr or check the data");
+                         "; lower TrainOptions.lr or check the data");
   }
   opt_->step();
   ++state.step;
