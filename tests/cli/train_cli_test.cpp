@@ -57,6 +57,32 @@ TEST_F(TrainCli, TrainWritesAdapterLogScoresAndConfig) {
   EXPECT_EQ(nlohmann::json::parse(e.out)["metrics"]["accuracy"], summary["dev"]["accuracy"]);
 }
 
+TEST_F(TrainCli, RankDecodingScoresWithTheLabelsAndTrainRecordsIt) {
+  const std::string stsb = test::source_path("examples/data/stsb");
+  auto e = run_cli("eval --model " + model() + " --task stsb --data " + stsb + " --split dev --decoding rank --quiet");
+  ASSERT_EQ(e.code, 0) << e.err;
+  const auto j = nlohmann::json::parse(e.out);
+  EXPECT_EQ(j["decoding"], "rank");
+  ASSERT_TRUE(j["metrics"].contains("pearson")) << e.out;
+  // A random tiny model that greedy decoding makes a constant (or unparsable) answer for still ranks the
+  // candidate values differently per example: a defined correlation, not the constant's 0.
+  EXPECT_TRUE(j["metrics"]["pearson"].is_number()) << e.out;
+  auto g = run_cli("eval --model " + model() + " --task stsb --data " + stsb + " --split dev --quiet");
+  ASSERT_EQ(g.code, 0) << g.err;
+  EXPECT_EQ(nlohmann::json::parse(g.out)["decoding"], "generate");
+
+  test::TempDir out;
+  auto t = run_cli("train --model " + model() + " --task sst2 --data " + sst2() + " --method bitfit --epochs 1 " +
+                   "--max-train 32 --decoding rank --quiet --out " + (out / "run"));
+  ASSERT_EQ(t.code, 0) << t.err;
+  const auto config = nlohmann::json::parse(slurp(out / "run/config.json"));
+  EXPECT_EQ(config["options"]["train"]["decoding"], "rank") << config.dump();
+
+  auto bad = run_cli("eval --model " + model() + " --task stsb --data " + stsb + " --decoding beam");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("--decoding"), std::string::npos) << bad.err;
+}
+
 TEST_F(TrainCli, NonEmptyOutputFolderIsRefusedWithoutOverwrite) {
   test::TempDir out;
   std::ofstream(out / "keep.txt") << "user data";

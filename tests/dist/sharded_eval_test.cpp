@@ -43,5 +43,30 @@ TEST(ShardedEval, TwoGlooWorkersPredictExactlyWhatOneProcessDoes) {
   }
 }
 
+TEST(ShardedEval, TwoGlooWorkersRankExactlyWhatOneProcessDoes) {
+  if (!dist::has_gloo()) GTEST_FAIL() << "this build has no c10d Gloo (install libgloo-dev and rebuild)";
+  const auto tok = text::Tokenizer::from_file(test::source_path("examples/spiece.model"));
+  const auto task = data::load_task("stsb", test::source_path("examples/data/stsb"), data::TaskOptions{});
+  const auto& examples = task.dev;
+  const auto tokenized = data::tokenize_examples(tok, examples, task.max_source_length, 8);
+  eval::EvalOptions eo;
+  eo.batch_size = 7;
+  eo.decoding = eval::Decoding::Rank;  // expected values: a different number per example
+  auto one_model = test::tiny_t5_with_real_vocab(3);
+  const auto one = eval::evaluate(*one_model, tok, task, examples, tokenized, eo, RunContext{});
+  std::set<std::string> distinct(one.predictions.begin(), one.predictions.end());
+  ASSERT_GT(distinct.size(), 1u);
+  const auto results = test::on_two_loopback_workers([&](std::shared_ptr<dist::Communicator> comm) {
+    RunContext ctx;
+    ctx.comm = std::move(comm);
+    auto m = test::tiny_t5_with_real_vocab(3);
+    return eval::evaluate(*m, tok, task, examples, tokenized, eo, ctx);
+  });
+  for (const auto& r : results) {
+    EXPECT_EQ(r.predictions, one.predictions);
+    EXPECT_EQ(r.metrics, one.metrics);
+  }
+}
+
 }  // namespace
 }  // namespace bipeft

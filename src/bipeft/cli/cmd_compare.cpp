@@ -82,6 +82,7 @@ Command add_compare_command(CLI::App& root) {
     std::vector<std::string> tasks, methods{"bipeft", "s3delta", "prunepeft", "adalora", "random", "lora", "bitfit", "constant"};
     int64_t seeds = 3, epochs = 0, retrain_epochs = 0, max_train = 0, max_test = 0, batch = 32, manual_rank = 8, max_triggers = 100;
     double lr = 3e-4, retrain_lr = 3e-4, dropout = -1;
+    eval::Decoding decoding = eval::Decoding::Generate;
     std::string format = "paper", shard;
     bool overwrite = false;
     ResumeArgs resume;
@@ -121,6 +122,7 @@ Command add_compare_command(CLI::App& root) {
   app->add_option("--batch", o->batch, "Batch size (search and training)")->check(whole_number(1))->capture_default_str();
   app->add_option("--lr", o->lr, "Learning rate of PEFT weights during the search")->capture_default_str();
   app->add_option("--retrain-lr", o->retrain_lr, "Learning rate of every method's training")->capture_default_str();
+  add_decoding_option(*app, o->decoding);
   app->add_option("--manual-rank", o->manual_rank, "Rank of the manual ranked methods (lora, adapter, ...)")
       ->check(whole_number(1, 4096))
       ->capture_default_str();
@@ -188,6 +190,7 @@ Command add_compare_command(CLI::App& root) {
             to.lr = o->retrain_lr;
             to.max_train_examples = o->max_train;
             to.eval_test = true;
+            to.decoding = o->decoding;
             so.epochs = o->epochs > 0 ? o->epochs : 1;
             so.prune_begin_epoch = 0;  // per task at run time
             so.validate();
@@ -219,6 +222,8 @@ Command add_compare_command(CLI::App& root) {
                                       {"batch", o->batch},     {"lr", o->lr},          {"retrain_lr", o->retrain_lr},
                                       {"manual_rank", o->manual_rank},                 {"format", o->format},
                                       {"dropout", o->dropout}};
+            // Only when not the default, so that grids saved before the flag still resume.
+            if (o->decoding != eval::Decoding::Generate) options["decoding"] = eval::decoding_name(o->decoding);
             o->out = prepare_run_dir(output_dir_of_rank(ctx, o->out), o->overwrite, o->resume, "compare", options, "results.json");
             const auto path = [&](const std::string& f) { return (fs::path(o->out) / f).string(); };
             if (!o->resume.resuming()) {

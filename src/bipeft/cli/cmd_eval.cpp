@@ -1,4 +1,4 @@
-// bipeft eval: scores a model (optionally with an adapter) on a split by greedy generation.
+// bipeft eval: scores a model (optionally with an adapter) on a split by greedy generation or rank decoding.
 #include <filesystem>
 #include <iostream>
 
@@ -20,10 +20,11 @@ Command add_eval_command(CLI::App& root) {
     std::string model, adapter, split = "test", predictions;
     TaskArgs task;
     int64_t batch = 64;
+    eval::Decoding decoding = eval::Decoding::Generate;
     RuntimeOptions rt;
   };
   auto o = std::make_shared<Opts>();
-  auto* app = root.add_subcommand("eval", "Score a model (and adapter) on a task split by greedy generation");
+  auto* app = root.add_subcommand("eval", "Score a model (and adapter) on a task split (greedy generation, or --decoding rank)");
   add_model_option(*app, o->model);
   app->add_option("--adapter", o->adapter, "Adapter folder (bipeft native or Hugging Face PEFT)")
       ->check(CLI::ExistingDirectory);
@@ -32,6 +33,7 @@ Command add_eval_command(CLI::App& root) {
       ->check(CLI::IsMember({"train", "dev", "test", "test-mismatched"}))
       ->capture_default_str();
   app->add_option("--batch", o->batch, "Generation batch size")->check(whole_number(1))->capture_default_str();
+  add_decoding_option(*app, o->decoding);
   app->add_option("--predictions", o->predictions, "Also write one prediction per line to this file");
   add_runtime_options(*app, o->rt);
   return {app, [o]() {
@@ -54,6 +56,7 @@ Command add_eval_command(CLI::App& root) {
                                                      data::max_target_length(tokenizer, task));
             eval::EvalOptions eo;
             eo.batch_size = o->batch;
+            eo.decoding = o->decoding;
             eo.label = "eval " + o->split;
             auto result = eval::evaluate(*backbone, tokenizer, task, examples, tokenized, eo, ctx);
             if (!o->predictions.empty()) {
@@ -62,7 +65,7 @@ Command add_eval_command(CLI::App& root) {
               io::write_file_atomic(o->predictions, text);  // no partial file if the write fails
             }
             std::cout << nlohmann::json{{"task", task.name}, {"split", o->split}, {"examples", examples.size()},
-                                        {"metrics", result.to_json()}, {"seconds", result.seconds}}
+                                        {"decoding", eval::decoding_name(o->decoding)}, {"metrics", result.to_json()}, {"seconds", result.seconds}}
                              .dump()
                       << std::endl;
             return 0;

@@ -105,6 +105,7 @@ Command add_search_command(CLI::App& root) {
       ->check(whole_number(1))
       ->capture_default_str();
   app->add_option("--retrain-lr", o->retrain_opts.lr, "Retrain learning rate")->capture_default_str();
+  add_decoding_option(*app, o->retrain_opts.decoding);
   app->add_option("--eval-every", o->retrain_opts.eval_every, "Retrain: evaluate on dev every N epochs")
       ->check(whole_number(1))
       ->capture_default_str();

@@ -85,6 +85,7 @@ Command add_train_command(CLI::App& root) {
   app->add_option("--clip", t.clip_norm, "Gradient-norm clip (0 = off)")->capture_default_str();
   app->add_option("--eval-every", t.eval_every, "Evaluate on dev every N epochs")->capture_default_str();
   app->add_option("--eval-batch", t.eval_batch_size, "Generation batch size for evaluation")->capture_default_str();
+  add_decoding_option(*app, t.decoding);
   app->add_option("--log-every", t.log_every, "Write a step event every N steps")->capture_default_str();
   app->add_option("--max-train", t.max_train_examples, "Use only the first N training examples (0 = all)")
       ->capture_default_str();

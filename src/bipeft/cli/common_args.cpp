@@ -128,6 +128,16 @@ RunContext make_run_context(const RuntimeOptions& o, const std::string& task) {
 
 model::T5Model load_backbone(const std::string& dir, const RunContext& ctx) { return model::load_t5(dir, ctx); }
 
+void add_decoding_option(CLI::App& app, eval::Decoding& decoding) {
+  app.add_option_function<std::string>(
+         "--decoding", [&decoding](const std::string& v) { decoding = eval::parse_decoding(v, "TrainOptions"); },
+         "How dev/test predictions are made: generate (greedy generation, the paper's protocol) or rank (score "
+         "every label and take the most likely; regression tasks such as STS-B: the expected value over the "
+         "train split's distinct targets). Rank never answers outside the label set; not the paper's numbers")
+      ->check(CLI::IsMember({"generate", "rank"}))
+      ->default_str(eval::decoding_name(decoding));
+}
+
 void add_selection_options(CLI::App& app, search::SearchOptions& s) {
   app.add_option_function<std::string>(
          "--criterion", [&s](const std::string& v) { s.criterion = search::parse_criterion(v, "--criterion"); },

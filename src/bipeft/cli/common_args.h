@@ -8,6 +8,7 @@
 
 #include "bipeft/core/run_context.h"
 #include "bipeft/data/task.h"
+#include "bipeft/eval/decoding.h"
 #include "bipeft/model/t5_model.h"
 #include "bipeft/search/search_options.h"
 
@@ -63,6 +64,9 @@ model::T5Model load_backbone(const std::string& dir, const RunContext& ctx);
 /// How BIPEFT ranks and removes modules and fixes the last ranks: --criterion, --signed-sensitivity,
 /// --ema (ALGORITHM.md §6), --trigger-gap (§7), --alpha-free-triggers (§8.1) and --no-budget-fill.
 void add_selection_options(CLI::App& app, search::SearchOptions& s);
+
+/// --decoding generate|rank: how dev and test predictions are made (eval/decoding.h).
+void add_decoding_option(CLI::App& app, eval::Decoding& decoding);
 
 /// A comma list of names ("q,v,wo"), trimmed, empties dropped.
 std::vector<std::string> parse_name_list(const std::string& text);

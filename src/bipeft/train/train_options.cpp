@@ -21,10 +21,14 @@ void TrainOptions::validate() const {
 }
 
 nlohmann::json TrainOptions::to_json() const {
-  return {{"epochs", epochs},         {"batch_size", batch_size},   {"lr", lr},
-          {"weight_decay", weight_decay}, {"warmup_ratio", warmup_ratio}, {"clip_norm", clip_norm},
-          {"eval_every", eval_every}, {"eval_batch_size", eval_batch_size}, {"log_every", log_every},
-          {"max_train_examples", max_train_examples}, {"eval_test", eval_test}};
+  nlohmann::json j = {{"epochs", epochs},         {"batch_size", batch_size},   {"lr", lr},
+                      {"weight_decay", weight_decay}, {"warmup_ratio", warmup_ratio}, {"clip_norm", clip_norm},
+                      {"eval_every", eval_every}, {"eval_batch_size", eval_batch_size}, {"log_every", log_every},
+                      {"max_train_examples", max_train_examples}, {"eval_test", eval_test}};
+  // Only when not the default, so that the options of runs saved before the field still compare equal
+  // on --resume.
+  if (decoding != eval::Decoding::Generate) j["decoding"] = eval::decoding_name(decoding);
+  return j;
 }
 
 }  // namespace bipeft::train

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bipeft/eval/decoding.h"
 #include "bipeft/train/objective.h"
 
 namespace bipeft::train {
@@ -21,6 +22,7 @@ struct TrainOptions {
   int64_t log_every = 10;         // a "step" event every N optimizer steps
   int64_t max_train_examples = 0; // use only the first N training examples (0 = all)
   bool eval_test = true;          // score the best-dev weights on test at the end
+  eval::Decoding decoding = eval::Decoding::Generate;  // how dev/test predictions are made (eval/decoding.h)
   BatchObjective objective;       // loss of a step (empty: label cross-entropy); set by code, not saved
   /// Throws ConfigError naming the broken constraint.
   void validate() const;

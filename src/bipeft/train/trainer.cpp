@@ -233,6 +233,7 @@ void Trainer::Impl::train_step(int64_t epoch, const std::vector<size_t>& idx) {
 void Trainer::Impl::evaluate_dev(int64_t epoch, int64_t batches) {
   eval::EvalOptions eo;
   eo.batch_size = o_.eval_batch_size;
+  eo.decoding = o_.decoding;
   eo.label = "eval dev";
   eval::EvalResult dev;
   try {
@@ -305,6 +306,7 @@ TrainResult Trainer::Impl::finish() {
   if (o_.eval_test && !test_tok_.empty()) {
     eval::EvalOptions eo;
     eo.batch_size = o_.eval_batch_size;
+    eo.decoding = o_.decoding;
     eo.label = "eval test";
     result.test = eval::evaluate(backbone_, tok_, task_, task_.test, test_tok_, eo, ctx_);
     eval_total += result.test.seconds;
