@@ -1,10 +1,11 @@
 #pragma once
 // Rank decoding: instead of generating, score every candidate target under the model and take the best
 // one (classification: the most likely label word) or the probability-weighted mean of the candidate
-// values (regression: STS-B's 0.0, 0.2, ..., 5.0). The scoring of T0 and lm-eval-harness. It never
-// gives an answer outside the label set, and a regression prediction moves with the model's belief
-// even where the greedy string would not (a weak model that always writes "3.0" still ranks the
-// candidates differently per example). Not the paper's protocol (greedy generation; the default).
+// values (regression: the distinct targets of the train split, STS-B's 0.0 to 5.0). The scoring of T0
+// and lm-eval-harness. It never gives an answer outside the label set, and a regression prediction
+// moves with the model's belief even where the greedy string would not (a weak model that always
+// writes "3.0" still ranks the candidates differently per example). Not the paper's protocol (greedy
+// generation; the default).
 #include <string>
 #include <vector>
 
