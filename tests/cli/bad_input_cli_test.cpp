@@ -468,6 +468,7 @@ std::vector<BadCase> bench_cases() {
       {"TrainEpochsNegative", planted("--train-epochs -5"), "--train-epochs"},
       {"TrainLrZero", planted("--train-lr 0"), "--train-lr"},
       {"ScaleZero", planted("--scale 0"), "--scale"},
+      {"BalanceRoundsNegative", planted("--balance-rounds -1"), "--balance-rounds"},
       {"TokensZero", planted("--tokens 0"), "--tokens"},
       {"TargetUnknown", planted("--target soft"), "--target"},
       {"SentencesTooFew", planted("--sentences 3"), "--sentences"},
@@ -679,6 +680,15 @@ std::vector<BadCase> pretrain_cases() {
       {"OutUnderProc", pre("--out /proc/bipeft_bad_input"), "/proc/bipeft_bad_input"},
       {"ResumeMissingFolder", "pretrain --resume {tmp}/nope --quiet", "{tmp}/nope"},
       {"ResumeNotAPretrainRun", "pretrain --resume {tmp}/nonempty --quiet", "config.json"},
+      {"MixTaskWithoutTaskRows", pre("--mix-task rte={data}"), "--task-rows"},
+      {"MixTaskNotTaskEqualsDir", pre("--mix-task rte --task-rows 2"), "TASK=DIR"},
+      {"MixTaskDevFromTraining", pre("--mix-task sst2={data} --task-rows 2"), "dev rows"},
+      {"MixTaskUnknown", pre("--mix-task frob={data} --task-rows 2"), "frob"},
+      {"MixTaskFolderMissing", pre("--mix-task rte={tmp}/nope --task-rows 2"), "{tmp}/nope"},
+      {"TaskRowsWithoutMixTask", pre("--task-rows 2"), "--task-rows"},
+      {"TaskRowsNegative", pre("--task-rows -1"), "--task-rows"},
+      {"TaskWeightNegative", pre("--task-weight -1"), "--task-weight"},
+      {"MixMaxNegative", pre("--mix-max -1"), "--mix-max"},
   };
 }
 

@@ -58,6 +58,23 @@ TEST_F(PretrainCli, WritesALoadableModelLogCurveAndSummary) {
   EXPECT_EQ(nlohmann::json::parse(test::slurp(out + "/config.json"))["command"], "pretrain");
 }
 
+// --mix-task: the task's training rows join every step; the summary and the run's config name them, and
+// the same run without them ends on other weights.
+TEST_F(PretrainCli, MixedTaskRowsAreRecordedAndChangeTheRun) {
+  test::TempDir tmp;
+  const std::string text = corpus(tmp), rte = test::source_path("examples/data/rte");
+  auto r = test::run_cli(base(text) + " --mix-task rte=" + rte + " --task-rows 2 --mix-max 40 --out " + (tmp / "mixed"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto summary = nlohmann::json::parse(test::slurp(tmp / "mixed/summary.json"));
+  EXPECT_EQ(summary["task_mixture"]["rte"], 40);
+  const auto config = nlohmann::json::parse(test::slurp(tmp / "mixed/config.json"));
+  EXPECT_EQ(config["options"]["pretrain"]["task_rows"], 2) << config.dump();
+  auto plain = test::run_cli(base(text) + " --out " + (tmp / "plain"));
+  ASSERT_EQ(plain.code, 0) << plain.err;
+  EXPECT_NE(test::slurp(tmp / "mixed/model/model.safetensors"), test::slurp(tmp / "plain/model/model.safetensors"));
+  EXPECT_TRUE(nlohmann::json::parse(test::slurp(tmp / "plain/summary.json"))["task_mixture"].empty());
+}
+
 TEST_F(PretrainCli, KilledDuringACheckpointResumesToTheSameModel) {
   test::TempDir tmp;
   const auto text = corpus(tmp);

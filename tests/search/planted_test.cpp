@@ -154,6 +154,61 @@ TEST(Planted, ALoraDeltaOfRankRHasREqualSingularValues) {
   }
 }
 
+TEST(Planted, ScalingADeltaScalesTheLoraProductOnly) {
+  auto bb = test::tiny_t5_with_real_vocab(1);
+  auto gen = at::detail::createCPUGenerator(6);
+  auto lora = std::make_shared<peft::LoraImpl>(bb->sites().front(), 4, gen);
+  plant_equal_singular_values_(*lora, 2.0, gen);
+  const auto a = lora->A.clone(), before = at::matmul(lora->B, lora->A);
+  scale_delta_(*lora, 3.0);
+  EXPECT_TRUE(at::equal(lora->A, a)) << "A stays; the product scales through B alone";
+  EXPECT_TRUE(at::allclose(at::matmul(lora->B, lora->A), 3.0 * before, 1e-5, 1e-6));
+}
+
+// The planted effects of one teacher (seed) with and without balancing: balancing narrows them.
+TEST(Planted, BalancingBringsThePlantedEffectsTogether) {
+  auto tok = text::Tokenizer::from_file(test::source_path("examples/spiece.model"));
+  auto task = data::load_task("sst2", test::source_path("examples/data/sst2"), data::TaskOptions{});
+  std::vector<std::string> sentences;
+  for (const auto& e : task.train) sentences.push_back(e.source);
+  auto spread = [&](bool balance, std::vector<double>* scales) {
+    auto m = test::tiny_t5_with_real_vocab(4);
+    PlantedOptions o;
+    o.max_sentences = 64;
+    o.delta_scale = 2.0;
+    o.balance_effects = balance;
+    o.train_structures = false;
+    o.search.epochs = 2;
+    o.search.prune_begin_epoch = 0;
+    o.search.max_triggers = 1;
+    o.search.batch_size = 16;
+    RunContext ctx;
+    ctx.seed = 3;
+    auto r = run_planted_benchmark(m, tok, sentences, o, ctx);
+    *scales = r.planted_scales;
+    double lo = 1e300, hi = 0;
+    for (const auto& [id, kl] : r.planted_effects) {
+      lo = std::min(lo, kl);
+      hi = std::max(hi, kl);
+    }
+    EXPECT_GT(lo, 0.0);
+    return hi / lo;
+  };
+  std::vector<double> plain_scales, balanced_scales;
+  const double plain = spread(false, &plain_scales), balanced = spread(true, &balanced_scales);
+  for (double s : plain_scales) EXPECT_EQ(s, 1.0);
+  ASSERT_EQ(balanced_scales.size(), 4u);
+  bool moved = false;
+  for (double s : balanced_scales) {
+    EXPECT_GE(s, 1.0 / 8);
+    EXPECT_LE(s, 8.0);
+    moved = moved || s != 1.0;
+  }
+  EXPECT_TRUE(moved) << "unbalanced spread " << plain;
+  EXPECT_LT(balanced, plain);
+  EXPECT_LT(balanced, 6.0) << "effects within ~2x of their geometric mean (unbalanced: " << plain << ")";
+}
+
 TEST(Planted, BadOptionsAreConfigErrors) {
   auto tok = text::Tokenizer::from_file(test::source_path("examples/spiece.model"));
   PlantedOptions o;

@@ -73,6 +73,18 @@ TEST(SearchSelection, RemovalIsGreedyByAscendingSensitivityAndRemovesAtLeastOne)
   EXPECT_TRUE(modules_to_remove(s, removed, all, sizes, -5).empty());
   // A module that may not be pruned is passed over.
   EXPECT_EQ(modules_to_remove(s, removed, {true, false, true, true}, sizes, 120), (std::vector<size_t>{2, 0}));
+  // In order (ours): the scan stops at 1, which does not fit in 80, rather than removing the more
+  // sensitive 2 and 0 behind it; forced, 1 goes alone.
+  EXPECT_TRUE(modules_to_remove(s, removed, all, sizes, 80, /*force_one=*/false, /*in_order=*/true).empty());
+  EXPECT_EQ(modules_to_remove(s, removed, all, sizes, 80, /*force_one=*/true, /*in_order=*/true), (std::vector<size_t>{1}));
+  EXPECT_EQ(modules_to_remove(s, removed, all, sizes, 140, /*force_one=*/true, /*in_order=*/true), (std::vector<size_t>{1, 2}));
+  // 1 (100) fits in 120, 2 would make 130: stop there (the paper's scan stops too, 0 making 150).
+  EXPECT_EQ(modules_to_remove(s, removed, all, sizes, 120, /*force_one=*/true, /*in_order=*/true), (std::vector<size_t>{1}));
+  // Sizes 10, 100, 30 ascending by sensitivity, delta 50: the paper takes 10 and 30 past the 100; in order stops at it.
+  EXPECT_EQ(modules_to_remove({0.1, 0.2, 0.3}, {false, false, false}, {true, true, true}, {10, 100, 30}, 50),
+            (std::vector<size_t>{0, 2}));
+  EXPECT_EQ(modules_to_remove({0.1, 0.2, 0.3}, {false, false, false}, {true, true, true}, {10, 100, 30}, 50, true, true),
+            (std::vector<size_t>{0}));
 }
 
 TEST(SearchSelection, RepairRemovesTheSmallestModuleThatCoversTheExcess) {

@@ -62,6 +62,11 @@ Command add_bench_command(CLI::App& root) {
   app->add_option("--planted", o->planted,
                   "Planted modules site:method:rank, comma-separated (default: 4 LoRA modules over encoder and decoder)");
   app->add_option("--scale", o->p.delta_scale, "Teacher delta weights ~ N(0, (scale/sqrt(fan_in))^2); a LoRA delta gets r equal singular values of that expected norm")->capture_default_str();
+  app->add_flag("!--no-balance", o->p.balance_effects,
+                "Keep the planted deltas at --scale (default: rescale each until all planted modules change the teacher's outputs about equally, so that every plant can be found)");
+  app->add_option("--balance-rounds", o->p.balance_rounds, "Rounds of rescaling the planted deltas (KL measured each round)")
+      ->check(whole_number(0))
+      ->capture_default_str();
   app->add_option("--tokens", o->p.target_tokens, "Teacher greedy tokens per sentence")
       ->check(whole_number(1))
       ->capture_default_str();

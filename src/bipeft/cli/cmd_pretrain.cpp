@@ -14,6 +14,7 @@
 #include "bipeft/core/error.h"
 #include "bipeft/core/line_chart.h"
 #include "bipeft/core/strings.h"
+#include "bipeft/data/task_mixture.h"
 #include "bipeft/io/dtype.h"
 #include "bipeft/io/file_util.h"
 #include "bipeft/io/json_util.h"
@@ -40,7 +41,8 @@ std::string loss_curve_svg(const train::PretrainResult& r, const std::string& ti
 Command add_pretrain_command(CLI::App& root) {
   struct Opts {
     std::string model, out, save_dtype = "f32";
-    std::vector<std::string> text;
+    std::vector<std::string> text, mix;
+    int64_t mix_max = 0;
     train::PretrainOptions pre;
     int64_t length = 128;
     double heldout = 0.02, dropout = -1;
@@ -92,6 +94,20 @@ Command add_pretrain_command(CLI::App& root) {
   app->add_option("--save-dtype", o->save_dtype, "Storage dtype of model.safetensors: f32, bf16 or f16")
       ->capture_default_str();
   app->add_flag("--overwrite", o->overwrite, "Write into a non-empty --out");
+  app->add_option("--mix-task", o->mix,
+                  "Mix a task's training split into pretraining, as TASK=DIR (repeat or comma-separate; T5 v1.0's "
+                  "multi-task recipe). Only tasks whose dev and test come from the validation file (cola, mrpc, stsb, "
+                  "rte, ...); needs --task-rows")
+      ->delimiter(',');
+  app->add_option("--task-rows", p.task_rows, "Task examples added to every step's batch of chunks (with --mix-task)")
+      ->check(whole_number(0))
+      ->capture_default_str();
+  app->add_option("--task-weight", p.task_weight,
+                  "Weight of the task rows' mean token loss beside the chunks' (their targets are a few tokens)")
+      ->capture_default_str();
+  app->add_option("--mix-max", o->mix_max, "Take at most N training rows of each mixed task (0 = all)")
+      ->check(whole_number(0))
+      ->capture_default_str();
   add_resume_options(*app, o->resume);
   add_runtime_options(*app, o->rt);
   add_dist_options(*app, o->rt);
@@ -110,6 +126,10 @@ Command add_pretrain_command(CLI::App& root) {
             }
             if (o->dropout != -1 && !(o->dropout >= 0.0 && o->dropout < 1.0))
               throw ConfigError("--dropout " + std::to_string(o->dropout) + " must be in [0, 1)");
+            if (o->pre.task_rows > 0 && o->mix.empty())
+              throw ConfigError("--task-rows " + std::to_string(o->pre.task_rows) +
+                                " adds task examples to each step, but no --mix-task gives any; add --mix-task TASK=DIR "
+                                "or drop --task-rows");
             if (!(o->heldout >= 0.0 && o->heldout <= 0.5))
               throw ConfigError("--heldout " + std::to_string(o->heldout) + " must be in [0, 0.5]");
             auto backbone = load_backbone(o->model, ctx);
@@ -117,6 +137,19 @@ Command add_pretrain_command(CLI::App& root) {
             const double config_dropout = backbone->config.dropout_rate;
             if (o->dropout >= 0) backbone->set_dropout(o->dropout);
             const auto corpus = data::read_text_corpus(tokenizer, o->text, o->length, o->heldout);
+            if (!o->mix.empty() && o->pre.task_rows == 0)
+              throw ConfigError("--mix-task needs --task-rows N (task examples per step), e.g. --task-rows 8");
+            std::vector<data::MixtureTask> mix_tasks;
+            for (const auto& m : o->mix) {
+              try {
+                mix_tasks.push_back(data::parse_mixture_task(m));
+              } catch (const ConfigError& e) {
+                throw ConfigError(std::string("--mix-task: ") + e.what());
+              }
+            }
+            auto mixture = data::read_task_mixture(mix_tasks, tokenizer, o->mix_max);
+            nlohmann::json mixed = nlohmann::json::object();
+            for (const auto& [name, rows] : mixture.counts) mixed[name] = rows;
             nlohmann::json options = {{"model", o->model},
                                       {"text", o->text},
                                       {"length", o->length},
@@ -125,6 +158,10 @@ Command add_pretrain_command(CLI::App& root) {
                                       {"dropout", o->dropout >= 0 ? o->dropout : config_dropout},
                                       {"save_dtype", o->save_dtype},
                                       {"pretrain", o->pre.to_json()}};
+            if (!o->mix.empty()) {
+              options["mix_tasks"] = o->mix;
+              options["mix_max"] = o->mix_max;
+            }
             const std::string run_dir = o->out;
             const bool writer = !ctx.comm || ctx.comm->rank() == 0;
             // Ranks other than 0 write into a scratch folder and read the run's state from rank 0's.
@@ -148,7 +185,9 @@ Command add_pretrain_command(CLI::App& root) {
             ctx.info("corpus: " + std::to_string(corpus.lines) + " lines, " + human_count(static_cast<double>(corpus.tokens)) +
                      " tokens in " + std::to_string(corpus.train.size()) + " training and " +
                      std::to_string(corpus.heldout.size()) + " held-out chunks of " + std::to_string(o->length));
-            auto result = train::pretrain_model(*backbone, tokenizer, corpus, o->pre, ctx, ck);
+            if (!mixture.counts.empty()) ctx.info("task mixture: " + mixed.dump() + " training rows, " +
+                                                  std::to_string(o->pre.task_rows) + " per step");
+            auto result = train::pretrain_model(*backbone, tokenizer, corpus, o->pre, ctx, ck, std::move(mixture.examples));
             backbone->set_dropout(config_dropout);
             const auto model_dir = path("model");
             model::save_t5(*backbone, model_dir, storage);
@@ -163,6 +202,7 @@ Command add_pretrain_command(CLI::App& root) {
                                       {"corpus", {{"files", o->text}, {"lines", corpus.lines}, {"tokens", corpus.tokens},
                                                   {"train_chunks", corpus.train.size()},
                                                   {"heldout_chunks", corpus.heldout.size()}}},
+                                      {"task_mixture", mixed},
                                       {"result", result.to_json()}};
             io::write_json_atomic(path("summary.json"), summary);
             if (!own_state.empty()) std::remove(own_state.c_str());

@@ -179,6 +179,9 @@ void add_selection_options(CLI::App& app, search::SearchOptions& s) {
                  "the first N rows of the validation half, per parameter) instead of the sensitivity (0 = the paper)")
       ->check(CLI::Range(int64_t{0}, int64_t{1000000}))
       ->capture_default_str();
+  app.add_flag("!--paper-removal", s.removal_in_order,
+               "The paper's removal scan: a module that does not fit in what is left to remove at a trigger is "
+               "passed over and smaller, more sensitive ones behind it are removed (default: the scan stops there)");
   app.add_option("--rank-energy", s.rank_energy,
                  "Ours: fix a rank at the smallest candidate whose leading components hold this share of the "
                  "module's component energy (LoRA, adapters) instead of argmax beta (0 = the paper)")

@@ -14,7 +14,7 @@ std::string option_flag(const CLI::App& app, const std::string& command, const s
       {"eval_batch_size", "eval-batch"}, {"noise_density", "noise"}, {"mean_span_length", "mean-span"},
       {"gumbel", "no-gumbel"},       {"iterative", "no-iterative"},  {"abs_grad", "signed-sensitivity"},
       {"rank_gradient_full", "no-full-rank-gradient"}, {"delta_scale", "scale"}, {"target_tokens", "tokens"},
-      {"max_sentences", "sentences"}, {"alpha_lr", "arch-lr"},       {"dist::connect.timeout", "dist-timeout"}};
+      {"max_sentences", "sentences"}, {"balance_effects", "no-balance"}, {"removal_in_order", "paper-removal"}, {"alpha_lr", "arch-lr"},       {"dist::connect.timeout", "dist-timeout"}};
   std::string base = field;
   if (auto it = renamed.find(owner + "." + field); it != renamed.end()) {
     base = it->second;

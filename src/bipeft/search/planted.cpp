@@ -28,6 +28,7 @@ void PlantedOptions::validate() const {
   const auto bad = [](const char* field, const std::string& rule) { throw OptionError("PlantedOptions", field, rule); };
   if (!(delta_scale > 0)) bad("delta_scale", "must be positive");
   if (target_tokens < 1) bad("target_tokens", "must be at least 1");
+  if (balance_rounds < 0) bad("balance_rounds", "must be >= 0");
   if (max_sentences < 8) bad("max_sentences", "must be at least 8");
   if (!(heldout_fraction > 0 && heldout_fraction < 1)) bad("heldout_fraction", "must be in (0, 1)");
   if (target != "logits" && target != "greedy") bad("target", "must be logits or greedy, got '" + target + "'");
@@ -75,7 +76,10 @@ nlohmann::json PlantedReport::to_json() const {
           {"warnings", warnings},
           {"planted_effects", [&] {
              nlohmann::json j = nlohmann::json::array();
-             for (const auto& [id, kl] : planted_effects) j.push_back({{"module", id}, {"kl_without", kl}});
+             for (size_t i = 0; i < planted_effects.size(); ++i) {
+               j.push_back({{"module", planted_effects[i].first}, {"kl_without", planted_effects[i].second}});
+               if (i < planted_scales.size()) j.back()["scale"] = planted_scales[i];
+             }
              return j;
            }()},
           {"targets_changed", targets_changed},
@@ -273,6 +277,48 @@ void plant_equal_singular_values_(peft::PeftModule& m, double scale, at::Generat
   b.copy_((std::sqrt(sigma) * qb).to(b.scalar_type()));
 }
 
+void scale_delta_(peft::PeftModule& m, double factor) {
+  at::NoGradGuard ng;
+  auto named = m.named_parameters(/*recurse=*/false);
+  if (named.contains("A") && named.contains("B")) {
+    named["B"].mul_(factor);
+    return;
+  }
+  for (auto& p : m.parameters()) p.mul_(factor);
+}
+
+namespace {
+
+// Rescales the teacher's planted deltas until each one's effect (KL without it, on `data`) is within
+// 2x of the effects' geometric mean, or `rounds` rounds have passed. KL grows about with the square of
+// a small delta, so each round multiplies a delta by sqrt(mean / effect); a module's factor stays
+// within [1/8, 8] in all. Returns the factors, in planted order.
+std::vector<double> balance_planted_effects(model::T5Model backbone, peft::PeftModel& teacher,
+                                            model::T5Model teacher_backbone, const peft::Structure& planted,
+                                            const std::vector<data::TokenizedExample>& data, int64_t pad_id,
+                                            int64_t rounds) {
+  std::vector<double> factors(planted.modules.size(), 1.0);
+  if (planted.modules.size() < 2) return factors;
+  for (int64_t round = 0; round < rounds; ++round) {
+    const auto effects = planted_effects(backbone, teacher, teacher_backbone, planted, data, pad_id);
+    double log_sum = 0;
+    for (double e : effects) log_sum += std::log(std::max(e, 1e-12));
+    const double mean = std::exp(log_sum / static_cast<double>(effects.size()));
+    bool balanced = true;
+    for (double e : effects) balanced = balanced && e <= 2 * mean && e >= 0.5 * mean;
+    if (balanced) break;
+    for (size_t i = 0; i < effects.size(); ++i) {
+      const double wanted = std::sqrt(mean / std::max(effects[i], 1e-12));
+      const double next = std::clamp(factors[i] * wanted, 1.0 / 8, 8.0);
+      scale_delta_(*teacher->find(spec_id(planted.modules[i])), next / factors[i]);
+      factors[i] = next;
+    }
+  }
+  return factors;
+}
+
+}  // namespace
+
 PlantedReport run_planted_benchmark(model::T5Model backbone, const text::Tokenizer& tok,
                                     const std::vector<std::string>& sentences, const PlantedOptions& o,
                                     const RunContext& ctx) {
@@ -306,6 +352,19 @@ PlantedReport run_planted_benchmark(model::T5Model backbone, const text::Tokeniz
     // A low-rank delta B.A of rank r gets r equal singular values, so that its rank is well defined:
     // truncating it to k < r components loses (r - k) / r of it, and keeping more gains nothing.
     for (const auto& m : teacher->modules) plant_equal_singular_values_(*m, o.delta_scale, gen);
+  }
+  if (o.balance_effects && o.balance_rounds > 0 && report.planted.modules.size() > 1) {
+    // Calibrated on the first sentences, teacher-forced on the unbalanced teacher's greedy tokens.
+    const size_t n_cal = std::min<size_t>(n, 256);
+    const std::vector<data::TokenizedExample> cal_inputs(input_tok.begin(), input_tok.begin() + static_cast<std::ptrdiff_t>(n_cal));
+    const auto first_out = greedy_texts(*teacher_backbone, tok, cal_inputs, o.target_tokens);
+    std::vector<data::Example> cal;
+    for (size_t i = 0; i < n_cal; ++i) cal.push_back(data::make_example(inputs[i].source, first_out[i]));
+    const auto cal_tok = data::tokenize_examples(tok, cal, 128, o.target_tokens + 4);
+    report.planted_scales = balance_planted_effects(backbone, teacher, teacher_backbone, report.planted, cal_tok,
+                                                    tok.pad_id(), o.balance_rounds);
+  } else {
+    report.planted_scales.assign(report.planted.modules.size(), 1.0);
   }
   const auto teacher_out = greedy_texts(*teacher_backbone, tok, input_tok, o.target_tokens);
   const train::BatchObjective objective = o.target == "logits" ? distillation_objective(teacher_backbone) : train::BatchObjective{};
@@ -341,7 +400,8 @@ PlantedReport run_planted_benchmark(model::T5Model backbone, const text::Tokeniz
     for (size_t i = 0; i < effects.size(); ++i) {
       const auto& m = report.planted.modules[i];
       report.planted_effects.emplace_back(spec_id(m), effects[i]);
-      ctx.info("planted: without " + spec_id(m) + " the teacher's held-out KL is " + std::to_string(effects[i]));
+      ctx.info("planted: without " + spec_id(m) + " the teacher's held-out KL is " + std::to_string(effects[i]) +
+               " (delta scaled by " + std::to_string(report.planted_scales[i]) + ")");
     }
     const double top = effects.empty() ? 0.0 : *std::max_element(effects.begin(), effects.end());
     for (const auto& [id, kl] : report.planted_effects)

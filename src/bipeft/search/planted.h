@@ -29,6 +29,12 @@ struct PlantedOptions {
   double delta_scale = 1.0;               // teacher weights ~ N(0, (scale / sqrt(fan_in))^2) per tensor; LoRA
                                           // deltas: r equal singular values of that expected norm
   int64_t target_tokens = 4;              // teacher greedy tokens per sentence (the targets)
+  /// Rescale each planted delta (up to balance_rounds times, by at most 8x in all) until every planted
+  /// module changes the teacher's outputs about equally (KL without it within 2x of the others'
+  /// geometric mean). Random deltas at one scale differ ~40x in effect, and a plant that hardly shows
+  /// cannot be recovered by any search, so without this the benchmark's ground truth is partly unknowable.
+  bool balance_effects = true;
+  int64_t balance_rounds = 4;
   /// "logits": every step minimises KL(teacher || student) over the vocabulary at each of those tokens
   /// (distillation: only the planted delta reaches zero); "greedy": cross-entropy on the greedy tokens.
   std::string target = "logits";
@@ -59,6 +65,8 @@ struct PlantedReport {
   // How much each planted module matters: held-out KL(teacher || teacher without that module), in
   // planted order. A module whose removal hardly changes the teacher cannot be told apart by any search.
   std::vector<std::pair<std::string, double>> planted_effects;
+  // The factor each planted delta was scaled by to balance the effects (1 = unchanged), in planted order.
+  std::vector<double> planted_scales;
   std::vector<std::string> warnings;  // e.g. a planted module that hardly changes the teacher
   // Held-out loss per target token after training (teacher-forced on the teacher's greedy tokens):
   // KL(teacher || student) with target "logits", cross-entropy on the tokens with "greedy".
@@ -86,6 +94,10 @@ void score_recovery(const peft::Structure& truth, const peft::Structure& found, 
 /// r equal singular values, scale^2 sqrt(out / r) each (the expected Frobenius norm of the random
 /// teacher factors), with random orthonormal singular vectors; other modules are left unchanged.
 void plant_equal_singular_values_(peft::PeftModule& module, double scale, at::Generator& gen);
+
+/// Multiplies the delta of `module` by `factor`: the B factor of a low-rank product B.A, every parameter
+/// of other modules (biases, norm deltas: linear in them).
+void scale_delta_(peft::PeftModule& module, double factor);
 
 /// Runs the benchmark on `backbone` (left without modules afterwards) with `sentences` as inputs.
 /// Throws ConfigError for bad options or an empty sentence list.

@@ -92,6 +92,7 @@ nlohmann::json SearchOptions::to_json() const {
           {"rank_cost", rank_cost},
           {"rank_price", rank_price},
           {"ablation_rows", ablation_rows},
+          {"removal_in_order", removal_in_order},
           {"rank_energy", rank_energy},
           {"rank_window", rank_window},
           {"stage_order", stage_order},

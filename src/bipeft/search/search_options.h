@@ -51,6 +51,11 @@ struct SearchOptions {
   // N > 0 = ablation: the loss increase on the first N rows of the validation half when the module
   // alone is switched off (kept modules at their fixed rank, or the largest while free), per parameter.
   int64_t ablation_rows = 0;
+  // Ours: the removal scan at a trigger stops at the first module (by ascending sensitivity) that does not
+  // fit in delta, instead of passing over it to smaller, more sensitive ones (selection.h
+  // modules_to_remove; false = the paper's scan, which removed the second most sensitive module of a
+  // planted search: docs/search.md "Removal in order").
+  bool removal_in_order = true;
   // Ours: how a rank is chosen when it is fixed. 0 = argmax beta (the paper); F in (0, 1) = the
   // smallest candidate whose leading components hold F of the module's component energy (the squares of
   // PeftModule::component_weights; with the rank draws of the weight steps, components a module does

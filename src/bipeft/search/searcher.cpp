@@ -375,7 +375,8 @@ void Searcher::Impl::trigger() {
     if (arch_.modules[i].ranked) state.sizes[i] = expected[i];
   const auto removal_scores = ablation_n_ > 0 ? ablation_scores() : tracker_.smoothed();
   auto scores = trigger_scores(removal_scores);
-  auto gone = modules_to_remove(removal_scores, removed_flags(), prunable_, state.sizes, delta, /*force_one=*/!last);
+  auto gone = modules_to_remove(removal_scores, removed_flags(), prunable_, state.sizes, delta, /*force_one=*/!last,
+                                o_.removal_in_order);
   // The last removal, closed with the least waste when every size is exact (no rank left free).
   if (last && arch_.free_ranked().empty())
     gone = close_last_removal(removal_scores, removed_flags(), prunable_, state.sizes, delta, std::move(gone));

@@ -62,7 +62,7 @@ double removal_amount(double expected, double budget, int64_t remaining_triggers
 
 std::vector<size_t> modules_to_remove(const std::vector<double>& s, const std::vector<bool>& removed,
                                       const std::vector<bool>& prunable, const std::vector<double>& sizes,
-                                      double delta, bool force_one) {
+                                      double delta, bool force_one, bool in_order) {
   std::vector<size_t> order;
   for (size_t i = 0; i < s.size(); ++i)
     if (!removed[i] && prunable[i]) order.push_back(i);
@@ -74,6 +74,8 @@ std::vector<size_t> modules_to_remove(const std::vector<double>& s, const std::v
     if (acc + sizes[i] <= delta || (force_one && out.empty() && delta > 0)) {
       out.push_back(i);
       acc += sizes[i];
+    } else if (in_order) {
+      break;
     }
   }
   return out;

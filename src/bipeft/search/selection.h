@@ -52,9 +52,13 @@ double removal_amount(double expected, double budget, int64_t remaining_triggers
 /// delta > 0 and `force_one`; the scan stops once the removed size exceeds delta. Returns the indices to
 /// remove. The searcher passes force_one = false at the last trigger, where the exact repair below
 /// covers what is left with the smallest module that does so instead of the least sensitive one.
+/// `in_order` (ours): the scan also stops at the first module that does not fit, so a module is never
+/// removed while a less sensitive one stays (the paper's scan passes over a module that does not fit and
+/// may then remove a much more sensitive smaller one; what is not removed now stays in E - B for the
+/// next triggers).
 std::vector<size_t> modules_to_remove(const std::vector<double>& sensitivity, const std::vector<bool>& removed,
                                       const std::vector<bool>& prunable, const std::vector<double>& sizes, double delta,
-                                      bool force_one = true);
+                                      bool force_one = true, bool in_order = false);
 
 /// The last trigger's removal, closed (ours, not the paper's): the §8.2 scan (`picked`, from
 /// modules_to_remove with force_one = false) stops short of `delta`, and the budget repair then removes

@@ -11,6 +11,7 @@ nlohmann::json PretrainState::to_json() const {
           {"total_steps", total_steps},
           {"chunks", chunks},
           {"parameters", parameters},
+          {"task_examples", task_examples},
           {"window_loss", window_loss},
           {"window", window},
           {"input_tokens", input_tokens},
@@ -29,6 +30,7 @@ PretrainState PretrainState::from_json(const nlohmann::json& j, const std::strin
   f.get("total_steps", s.total_steps);
   f.get("chunks", s.chunks);
   f.get("parameters", s.parameters);
+  f.get_or("task_examples", s.task_examples, int64_t{0});
   f.get("window_loss", s.window_loss);
   f.get("window", s.window);
   f.get("input_tokens", s.input_tokens);

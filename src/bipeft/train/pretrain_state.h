@@ -17,9 +17,10 @@ struct PretrainState {
   int64_t step = 0;         // optimizer steps taken
   int64_t epoch = 0;        // pass over the training chunks
   int64_t batch = 0;        // the next batch of that pass
-  int64_t total_steps = 0;  // a resume must match these three
+  int64_t total_steps = 0;  // a resume must match these four
   int64_t chunks = 0;
   int64_t parameters = 0;
+  int64_t task_examples = 0;  // supervised examples mixed in (PretrainOptions::task_rows); 0 in older states
   // The current log window, and what the run has seen and measured.
   double window_loss = 0;
   int64_t window = 0;

@@ -37,6 +37,8 @@ void PretrainOptions::validate() const {
   need(eval_examples >= 0, "eval_examples", "must be >= 0");
   need(eval_batch_size >= 1, "eval_batch_size", "must be at least 1");
   need(log_every >= 1, "log_every", "must be at least 1");
+  need(task_rows >= 0, "task_rows", "must be >= 0");
+  need(task_weight >= 0 && std::isfinite(task_weight), "task_weight", "must be >= 0");
 }
 
 nlohmann::json PretrainOptions::to_json() const {
@@ -53,7 +55,9 @@ nlohmann::json PretrainOptions::to_json() const {
           {"eval_batch_size", eval_batch_size},
           {"log_every", log_every},
           {"autocast", autocast_bf16 ? "bf16" : "off"},
-          {"lr_scale", rms_scaled_lr ? "rms" : "none"}};
+          {"lr_scale", rms_scaled_lr ? "rms" : "none"},
+          {"task_rows", task_rows},
+          {"task_weight", task_weight}};
 }
 
 nlohmann::json PretrainResult::to_json() const {
@@ -66,6 +70,7 @@ namespace {
 
 constexpr uint64_t kHeldoutStream = 0x68656c646f7574ULL;  // "heldout": fixed corruptions for the held-out loss
 constexpr uint64_t kEpochStreamBase = 0x6570000000000000ULL;
+constexpr uint64_t kTaskStream = 0x7461736b73ULL;  // "tasks": the order of the supervised examples
 
 data::TokenizedExample to_example(const data::CorruptedExample& c) { return {c.input_ids, c.target_ids}; }
 
@@ -116,7 +121,7 @@ double heldout_loss(model::T5ModelImpl& model, const text::Tokenizer& tok, const
 class Pretrainer::Impl {
  public:
   Impl(model::T5ModelImpl& model, const text::Tokenizer& tok, const data::TextCorpus& corpus, const PretrainOptions& o,
-       const RunContext& ctx, const Checkpointing& ck);
+       const RunContext& ctx, const Checkpointing& ck, std::vector<data::TokenizedExample> tasks);
   PretrainResult run();
 
   PretrainState state;
@@ -128,6 +133,7 @@ class Pretrainer::Impl {
   void check_stop();
   void train_step(const std::vector<size_t>& idx);
   void set_learning_rates(double lr);
+  std::vector<size_t> task_rows_of_step(int64_t step);
   PretrainResult finish(size_t batches_per_epoch);
 
   model::T5ModelImpl& model_;
@@ -136,6 +142,9 @@ class Pretrainer::Impl {
   const PretrainOptions o_;
   const RunContext ctx_;
   const Checkpointing ck_;
+  const std::vector<data::TokenizedExample> tasks_;  // supervised examples mixed into every batch
+  std::vector<size_t> task_order_;                    // the order of task pass task_pass_
+  int64_t task_pass_ = -1;
   // Data parallelism: each process computes its shard of every global batch (one process: all of it)
   // and the held-out batches are shared out; rank 0 alone saves the state.
   const dist::DataParallel dp_;
@@ -157,16 +166,21 @@ const PretrainOptions& validated(const PretrainOptions& o) {
 }  // namespace
 
 Pretrainer::Impl::Impl(model::T5ModelImpl& model, const text::Tokenizer& tok, const data::TextCorpus& corpus,
-                       const PretrainOptions& o, const RunContext& ctx, const Checkpointing& ck)
+                       const PretrainOptions& o, const RunContext& ctx, const Checkpointing& ck,
+                       std::vector<data::TokenizedExample> tasks)
     : model_(model),
       tok_(tok),
       corpus_(corpus),
       o_(validated(o)),
       ctx_(ctx),
       ck_(ck),
+      tasks_(std::move(tasks)),
       dp_(ctx.comm),
       device_(model.shared->weight.device()) {
   if (corpus.train.empty()) throw ConfigError("the pretraining corpus has no training chunks");
+  if (o_.task_rows > 0 && tasks_.empty())
+    throw ConfigError("PretrainOptions.task_rows is " + std::to_string(o_.task_rows) +
+                      " but no task examples were given; give supervised examples or set it to 0");
   if (model.config.vocab_size < tok.vocab_size())
     throw ConfigError("the model has " + std::to_string(model.config.vocab_size) + " vocabulary rows, the tokenizer " +
                       std::to_string(tok.vocab_size()) + " ids (sentinels included)");
@@ -182,6 +196,7 @@ Pretrainer::Impl::Impl(model::T5ModelImpl& model, const text::Tokenizer& tok, co
   state.total_steps = o_.steps;
   state.chunks = static_cast<int64_t>(corpus.train.size());
   state.parameters = model.num_parameters();
+  state.task_examples = o_.task_rows > 0 ? static_cast<int64_t>(tasks_.size()) : 0;
 }
 
 void Pretrainer::Impl::restore() {
@@ -189,7 +204,8 @@ void Pretrainer::Impl::restore() {
   // Another run's state is refused before its fields are read.
   const auto& m = st.meta;
   if (m.value("total_steps", int64_t{-1}) != state.total_steps || m.value("chunks", int64_t{-1}) != state.chunks ||
-      m.value("parameters", int64_t{-1}) != state.parameters)
+      m.value("parameters", int64_t{-1}) != state.parameters ||
+      m.value("task_examples", int64_t{0}) != state.task_examples)
     throw ConfigError(ck_.path + ": the saved run has " + m.value("total_steps", nlohmann::json()).dump() +
                       " steps over " + m.value("chunks", nlohmann::json()).dump() + " chunks, this one " +
                       std::to_string(state.total_steps) + " over " + std::to_string(state.chunks) +
@@ -250,6 +266,26 @@ void Pretrainer::Impl::set_learning_rates(double lr) {
   }
 }
 
+// The supervised examples of step `step`: rows [step * n, (step + 1) * n) of a stream that goes through
+// the task examples in a seeded order, a new order per pass (a function of the step alone, so a resumed
+// run takes the same rows).
+std::vector<size_t> Pretrainer::Impl::task_rows_of_step(int64_t step) {
+  std::vector<size_t> rows;
+  const auto n = static_cast<uint64_t>(tasks_.size());
+  for (int64_t j = 0; j < o_.task_rows; ++j) {
+    const uint64_t k = static_cast<uint64_t>(step * o_.task_rows + j);
+    const auto pass = static_cast<int64_t>(k / n);
+    if (pass != task_pass_) {
+      task_order_.clear();
+      for (const auto& b : data::epoch_batches(tasks_.size(), 1, data::derive_seed(ctx_.seed, kTaskStream), pass, true))
+        task_order_.push_back(b.front());
+      task_pass_ = pass;
+    }
+    rows.push_back(task_order_[k % n]);
+  }
+  return rows;
+}
+
 // One optimizer step on the chunks `idx`, corrupted for this epoch.
 void Pretrainer::Impl::train_step(const std::vector<size_t>& idx) {
   std::vector<data::TokenizedExample> examples;
@@ -264,11 +300,23 @@ void Pretrainer::Impl::train_step(const std::vector<size_t>& idx) {
   set_learning_rates(lr);
   opt_->zero_grad();
   // This process's shard of the batch; the gradients and loss of the whole batch on every process.
-  const double loss = dp_.backward_(dp_.shard_loss(examples, rows, [&](const std::vector<size_t>& shard) {
-    auto b = data::make_batch(examples, shard, tok_.pad_id());
-    const AutocastScope mixed(device_, o_.autocast_bf16);
-    return model_.forward(b.input_ids.to(device_), b.attention_mask.to(device_), {}, b.labels.to(device_)).loss;
-  }), {}, params_);
+  auto loss_on = [this](const std::vector<data::TokenizedExample>& from) {
+    return [this, src = &from](const std::vector<size_t>& shard) {
+      auto b = data::make_batch(*src, shard, tok_.pad_id());
+      const AutocastScope mixed(device_, o_.autocast_bf16);
+      return model_.forward(b.input_ids.to(device_), b.attention_mask.to(device_), {}, b.labels.to(device_)).loss;
+    };
+  };
+  auto objective = dp_.shard_loss(examples, rows, loss_on(examples));
+  if (o_.task_rows > 0) {
+    // The task rows' own token mean, weighted, beside the chunks'.
+    auto task_part = dp_.shard_loss(tasks_, task_rows_of_step(state.step), loss_on(tasks_));
+    if (task_part.defined()) {
+      task_part = task_part * o_.task_weight;
+      objective = objective.defined() ? objective + task_part : task_part;
+    }
+  }
+  const double loss = dp_.backward_(objective, {}, params_);
   if (!std::isfinite(loss))
     throw NumericError("pretraining loss is " + std::to_string(loss) + " at step " + std::to_string(state.step + 1) +
                        "; lower PretrainOptions.lr");
@@ -315,6 +363,7 @@ PretrainResult Pretrainer::Impl::run() {
                 {"heldout_chunks", corpus_.heldout.size()},
                 {"corpus_tokens", corpus_.tokens},
                 {"corpus_lines", corpus_.lines},
+                {"task_examples", state.task_examples},
                 {"options", o_.to_json()}});
   }
   dp_.broadcast_from_writer_(params_);  // every process starts from rank 0's weights
@@ -354,8 +403,9 @@ PretrainResult Pretrainer::Impl::finish(size_t batches_per_epoch) {
 }
 
 Pretrainer::Pretrainer(model::T5ModelImpl& model, const text::Tokenizer& tokenizer, const data::TextCorpus& corpus,
-                       const PretrainOptions& options, const RunContext& ctx, const Checkpointing& checkpointing)
-    : impl_(std::make_unique<Impl>(model, tokenizer, corpus, options, ctx, checkpointing)) {}
+                       const PretrainOptions& options, const RunContext& ctx, const Checkpointing& checkpointing,
+                       std::vector<data::TokenizedExample> task_examples)
+    : impl_(std::make_unique<Impl>(model, tokenizer, corpus, options, ctx, checkpointing, std::move(task_examples))) {}
 
 Pretrainer::~Pretrainer() = default;
 
@@ -364,8 +414,9 @@ PretrainResult Pretrainer::run() { return impl_->run(); }
 const PretrainState& Pretrainer::state() const { return impl_->state; }
 
 PretrainResult pretrain_model(model::T5ModelImpl& model, const text::Tokenizer& tok, const data::TextCorpus& corpus,
-                              const PretrainOptions& o, const RunContext& ctx, const Checkpointing& ck) {
-  return Pretrainer(model, tok, corpus, o, ctx, ck).run();
+                              const PretrainOptions& o, const RunContext& ctx, const Checkpointing& ck,
+                              std::vector<data::TokenizedExample> task_examples) {
+  return Pretrainer(model, tok, corpus, o, ctx, ck, std::move(task_examples)).run();
 }
 
 }  // namespace bipeft::train

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bipeft/core/run_context.h"
+#include "bipeft/data/collate.h"
 #include "bipeft/data/span_corruption.h"
 #include "bipeft/data/text_corpus.h"
 #include "bipeft/dist/data_parallel.h"
@@ -39,6 +40,13 @@ struct PretrainOptions {
   // AdamW step for all lets q grow ~11x in 10K steps (measured, examples/backbone-wip), the attention
   // logits saturate and learning stalls. false: one absolute lr (then use ~1e-3).
   bool rms_scaled_lr = true;
+  // Multi-task mixing (T5 v1.0 was pretrained on span corruption plus supervised tasks): every step
+  // adds task_rows supervised examples (the task examples given to the Pretrainer, in a seeded order
+  // that repeats as needed) to its batch_size chunks. The loss is the chunks' token mean plus
+  // task_weight x the task rows' token mean (their targets are a few tokens, so in one token mean
+  // they would weigh almost nothing). 0 = span corruption only.
+  int64_t task_rows = 0;
+  double task_weight = 1.0;
   /// Throws ConfigError naming the broken constraint.
   void validate() const;
   nlohmann::json to_json() const;
@@ -73,11 +81,14 @@ double heldout_loss(model::T5ModelImpl& model, const text::Tokenizer& tokenizer,
 /// run() throws NumericError on a non-finite loss or gradient (naming the step) and Interrupted on
 /// ctx.should_stop() (after saving the state, a PretrainState plus the tensors, when checkpointing),
 /// and leaves the model in eval mode with its parameters frozen again. `model`, `tokenizer` and
-/// `corpus` must outlive the Pretrainer. Run it once.
+/// `corpus` must outlive the Pretrainer. `task_examples` (tokenized supervised examples, e.g. from
+/// data::pretraining_task_mixture) feed PretrainOptions::task_rows; ConfigError when task_rows > 0 and
+/// there are none. Run it once.
 class Pretrainer {
  public:
   Pretrainer(model::T5ModelImpl& model, const text::Tokenizer& tokenizer, const data::TextCorpus& corpus,
-             const PretrainOptions& options, const RunContext& ctx, const Checkpointing& checkpointing = {});
+             const PretrainOptions& options, const RunContext& ctx, const Checkpointing& checkpointing = {},
+             std::vector<data::TokenizedExample> task_examples = {});
   ~Pretrainer();
   Pretrainer(const Pretrainer&) = delete;
   Pretrainer& operator=(const Pretrainer&) = delete;
@@ -94,6 +105,7 @@ class Pretrainer {
 /// Pretrainer(...).run().
 PretrainResult pretrain_model(model::T5ModelImpl& model, const text::Tokenizer& tokenizer,
                               const data::TextCorpus& corpus, const PretrainOptions& options, const RunContext& ctx,
-                              const Checkpointing& checkpointing = {});
+                              const Checkpointing& checkpointing = {},
+                              std::vector<data::TokenizedExample> task_examples = {});
 
 }  // namespace bipeft::train
