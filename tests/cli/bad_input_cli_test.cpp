@@ -392,6 +392,9 @@ std::vector<BadCase> search_cases() {
       {"BudgetCoversTheWholeSpace", search("--budget 1e9"), "--budget"},
       {"BudgetCoversTheRankOneSpaceOfS3Delta", search("--method s3delta --budget 3000"), "--budget"},
       {"UnknownMethod", search("--method nosuchmethod"), "--method"},
+      {"RankChoiceUnknown", search("--rank-choice energy"), "--rank-choice"},
+      {"RankProbeRowsZero", search("--rank-choice probe --rank-probe-rows 0"), "--rank-probe-rows"},
+      {"RankProbeShareAboveOne", search("--rank-choice probe --rank-probe-share 1.5"), "--rank-probe-share"},
       {"EpochsNotANumber", search("--epochs abc"), "--epochs"},
       // regression, was a defect in cmd_search.cpp: --epochs <= 0 is silently replaced by the task's default and the search runs.
       {"EpochsNegative", search("--epochs -5"), "--epochs"},

@@ -1,5 +1,6 @@
 // The BIPEFT search on a tiny model: invariants of a complete run and the budget checks.
 #include "bipeft/search/searcher.h"
+#include "bipeft/search/selection.h"
 
 #include <gtest/gtest.h>
 
@@ -299,6 +300,15 @@ TEST(Searcher, StageOrderAblationsSearchOneStageUntilHalfTheTriggersThenTheOther
   o.stage_order = "alternate";
   o.rank_training = "max";
   EXPECT_THROW_WITH(o.validate(), ConfigError, "SearchOptions.rank_training 'max' must be one of argmax, uniform, beta");
+  o.rank_training = "uniform";
+  o.rank_choice = "energy";
+  EXPECT_THROW_WITH(o.validate(), ConfigError, "SearchOptions.rank_choice 'energy' must be one of beta, probe");
+  o.rank_choice = "probe";
+  o.rank_probe_rows = 0;
+  EXPECT_THROW_WITH(o.validate(), ConfigError, "SearchOptions.rank_probe_rows must be >= 1");
+  o.rank_probe_rows = 8;
+  o.rank_probe_share = 1.5;
+  EXPECT_THROW_WITH(o.validate(), ConfigError, "SearchOptions.rank_probe_share must be in (0, 1]");
 }
 
 TEST(Searcher, BetaStructureHoldsTheSameModulesAtBetasOwnRanks) {
@@ -320,6 +330,45 @@ TEST(Searcher, BetaStructureHoldsTheSameModulesAtBetasOwnRanks) {
   ASSERT_GT(filled, 0) << "the fill raised nothing: the test shows nothing";
   EXPECT_GT(differ, 0);
   EXPECT_LE(differ, filled) << "a module the last trigger removed after its fill is in neither";
+}
+
+TEST(Searcher, RankProbeFixesEachRankAtTheProbesChoiceAndKeepsTheInvariants) {
+  auto tweak = [](SearchOptions& o, SpaceOptions& space) {
+    o.rank_choice = "probe";
+    o.rank_probe_rows = 16;
+    o.budget_fill = false;  // every fixed rank is then the probe's (or beta's when the probe abstains)
+    space.space = "lora";
+  };
+  const auto run = run_tiny(2500, 8, 5, {}, 0, tweak);
+  expect_search_invariants(run, 2500, 8, 0.5);
+  // One probe per fixed module, with the off loss and one loss per candidate; the rank it reports is
+  // smallest_sufficient_candidate's on those losses, or argmax beta when that abstains.
+  std::map<std::string, int64_t> probed;
+  for (const auto& e : run.events) {
+    if (e["event"] != "rank_probe") continue;
+    const auto losses = e["losses"].get<std::vector<double>>();
+    ASSERT_EQ(losses.size(), 4u) << e;
+    const int64_t k = smallest_sufficient_candidate(losses, 0.85);
+    const std::vector<int64_t> ranks{1, 4, 8};
+    EXPECT_EQ(e["rank"].get<int64_t>(), k >= 0 ? ranks[k] : e["argmax_rank"].get<int64_t>()) << e;
+    EXPECT_TRUE(probed.emplace(e["id"].get<std::string>(), e["rank"].get<int64_t>()).second) << "probed twice: " << e;
+  }
+  int64_t fixed = 0;
+  for (const auto& e : run.events)
+    if (e["event"] == "trigger" || e["event"] == "final_fix")
+      for (const auto& f : e["fixed"]) {
+        ++fixed;
+        auto it = probed.find(f["id"].get<std::string>());
+        ASSERT_NE(it, probed.end()) << f << " was fixed without a probe";
+        EXPECT_EQ(f["rank"].get<int64_t>(), it->second) << f;
+      }
+  EXPECT_GT(fixed, 0);
+  EXPECT_EQ(static_cast<int64_t>(probed.size()), fixed);
+  // beta_structure holds the rule's own choice: here the probe's.
+  for (const auto& m : run.result.beta_structure.modules) {
+    auto it = probed.find(m.site + ":" + m.method);
+    if (it != probed.end()) EXPECT_EQ(m.rank, it->second) << m.site;
+  }
 }
 
 TEST(Searcher, ResumedGateEffectSearchEqualsAnUninterruptedOne) {

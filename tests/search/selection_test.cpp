@@ -180,5 +180,20 @@ TEST(SearchSelection, FixCountFollowsAgreementAndTheTriggersLeft) {
   EXPECT_EQ(fix_count(1.0, 7, 0), 0);    // the last trigger fixes nothing
 }
 
+TEST(SearchSelection, RankProbeTakesTheSmallestCandidateThatSavesTheShareOfTheBest) {
+  // Off 2.0; candidates save 0.5, 1.7, 1.8 (the best). 0.85 x 1.8 = 1.53: candidate 1 (1.7) is enough.
+  EXPECT_EQ(smallest_sufficient_candidate({2.0, 1.5, 0.3, 0.2}, 0.85), 1);
+  // At share 0.95 (1.71) only the best saves enough.
+  EXPECT_EQ(smallest_sufficient_candidate({2.0, 1.5, 0.3, 0.2}, 0.95), 2);
+  // Share 1 takes the first of equal best candidates.
+  EXPECT_EQ(smallest_sufficient_candidate({1.0, 0.4, 0.4, 0.4}, 1.0), 0);
+  // The best saving need not be the largest candidate's: a larger rank that overfits loses.
+  EXPECT_EQ(smallest_sufficient_candidate({1.0, 0.9, 0.2, 0.6}, 0.85), 1);
+  // Nothing saves anything (the module hurts at every rank, or changes nothing): no choice.
+  EXPECT_EQ(smallest_sufficient_candidate({1.0, 1.2, 1.1, 1.0}, 0.85), -1);
+  EXPECT_EQ(smallest_sufficient_candidate({1.0, 0.5, NAN, 0.4}, 0.85), -1);
+  EXPECT_EQ(smallest_sufficient_candidate({1.0}, 0.85), -1);
+}
+
 }  // namespace
 }  // namespace bipeft::search

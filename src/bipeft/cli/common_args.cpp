@@ -186,6 +186,19 @@ void add_selection_options(CLI::App& app, search::SearchOptions& s) {
                  "Ours: fix a rank at the smallest candidate whose leading components hold this share of the "
                  "module's component energy (LoRA, adapters) instead of argmax beta (0 = the paper)")
       ->capture_default_str();
+  app.add_option("--rank-choice", s.rank_choice,
+                 "What fixes a rank: beta (argmax beta, the paper) or probe (ours: the validation loss with the "
+                 "module off and at each candidate, on the first --rank-probe-rows rows; the smallest candidate "
+                 "that saves --rank-probe-share of the best one's saving)")
+      ->check(CLI::IsMember(search::rank_choice_names()))
+      ->capture_default_str();
+  app.add_option("--rank-probe-rows", s.rank_probe_rows, "Validation rows the rank probe measures on (--rank-choice probe)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000000}))
+      ->capture_default_str();
+  app.add_option("--rank-probe-share", s.rank_probe_share,
+                 "Share of the best candidate's loss saving a smaller candidate must reach (--rank-choice probe)")
+      ->check(CLI::Range(1e-9, 1.0))
+      ->capture_default_str();
   app.add_option("--rank-window", s.rank_window,
                  "Beta snapshots the rank stability (Eq. 9-10) looks back over: 0 = those since the last trigger "
                  "(the paper's code), N >= 2 = the last N, kept across triggers (ours)")

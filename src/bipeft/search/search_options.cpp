@@ -46,6 +46,9 @@ void SearchOptions::validate() const {
   };
   one_of(rank_training, rank_training_names(), "rank_training");
   one_of(stage_order, stage_order_names(), "stage_order");
+  one_of(rank_choice, rank_choice_names(), "rank_choice");
+  if (rank_probe_rows < 1) bad("rank_probe_rows", "must be >= 1");
+  if (!(rank_probe_share > 0 && rank_probe_share <= 1)) bad("rank_probe_share", "must be in (0, 1]");
   if (!(rank_cost >= 0) || !std::isfinite(rank_cost)) bad("rank_cost", "must be >= 0");
   if (!(rank_price >= 0) || !std::isfinite(rank_price)) bad("rank_price", "must be >= 0");
   if (ablation_rows < 0) bad("ablation_rows", "must be >= 0");
@@ -67,6 +70,11 @@ ArchitectureOptions SearchOptions::architecture() const {
 
 const std::vector<std::string>& rank_training_names() {
   static const std::vector<std::string> names{"argmax", "uniform", "beta"};
+  return names;
+}
+
+const std::vector<std::string>& rank_choice_names() {
+  static const std::vector<std::string> names{"beta", "probe"};
   return names;
 }
 
@@ -94,6 +102,9 @@ nlohmann::json SearchOptions::to_json() const {
           {"ablation_rows", ablation_rows},
           {"removal_in_order", removal_in_order},
           {"rank_energy", rank_energy},
+          {"rank_choice", rank_choice},
+          {"rank_probe_rows", rank_probe_rows},
+          {"rank_probe_share", rank_probe_share},
           {"rank_window", rank_window},
           {"stage_order", stage_order},
           {"alpha_free_triggers", alpha_free_triggers},

@@ -61,6 +61,14 @@ struct SearchOptions {
   // PeftModule::component_weights; with the rank draws of the weight steps, components a module does
   // not need stay small). Modules without component weights keep argmax beta.
   double rank_energy = 0.0;
+  // Ours: what chooses a rank when it is fixed. "beta" = argmax beta (the paper; rank_energy applies);
+  // "probe" = the loss on the first rank_probe_rows rows of the validation half with the module off and
+  // at each candidate (every other kept module at its fixed rank, or the largest while free), and the
+  // smallest candidate that saves at least rank_probe_share of what the module's best candidate saves
+  // (selection.h smallest_sufficient_candidate; argmax beta when no candidate saves anything).
+  std::string rank_choice = "beta";
+  int64_t rank_probe_rows = 64;
+  double rank_probe_share = 0.85;
   // Beta snapshots Eq. 9-10 look back over: 0 = those since the last trigger (cleared at every trigger,
   // close to the code's rule); N >= 2 = the last N, never cleared (ours: triggers on consecutive steps
   // still see a history). Not the default: measured on the tiny searches of the suite, a window of 20
@@ -93,8 +101,9 @@ struct SearchOptions {
   nlohmann::json to_json() const;
 };
 
-/// The accepted values of rank_training and stage_order.
+/// The accepted values of rank_training, rank_choice and stage_order.
 const std::vector<std::string>& rank_training_names();
+const std::vector<std::string>& rank_choice_names();
 const std::vector<std::string>& stage_order_names();
 
 /// The paper scripts' search epoch cap and prune-begin epoch of a task (canonical name; ALGORITHM.md

@@ -84,7 +84,10 @@ class Searcher::Impl {
   at::Tensor forward_loss(const std::vector<data::TokenizedExample>& all, const std::vector<size_t>& idx);
   void adopt_writer_structure();
   nlohmann::json fix_all(const std::vector<size_t>& free, bool final_fix);
+  void measuring_gates_();
+  double val_prefix_loss(int64_t rows);
   std::vector<double> ablation_scores();
+  int64_t choose_rank(size_t i);
   nlohmann::json trigger_scores(const std::vector<double>& removal_scores) const;
   nlohmann::json fix_stable_dimensions(double* agreement);
   void trigger();
@@ -115,6 +118,7 @@ class Searcher::Impl {
   const Architecture::RankDraw rank_draw_;
   SearchHalves halves_;
   int64_t ablation_n_ = 0;  // --ablation-rows, at most the validation half
+  int64_t probe_n_ = 0;     // --rank-probe-rows with --rank-choice probe, at most the validation half
   std::vector<torch::Tensor> weights_, arch_params_, all_params_;
   std::unique_ptr<torch::optim::AdamW> opt_w_;
   std::unique_ptr<torch::optim::Adam> opt_a_;
@@ -167,6 +171,7 @@ Searcher::Impl::Impl(model::T5Model backbone, const text::Tokenizer& tok, const 
   at::manual_seed(dp_.process_seed(ctx.seed));  // dropout
   halves_ = tokenize_search_halves(tok, task, o_.max_train_examples);
   ablation_n_ = std::min<int64_t>(o_.ablation_rows, static_cast<int64_t>(halves_.val.size()));
+  if (o_.rank_choice == "probe") probe_n_ = std::min<int64_t>(o_.rank_probe_rows, static_cast<int64_t>(halves_.val.size()));
   weights_ = net_.model->trainable_parameters();
   opt_w_ = std::make_unique<torch::optim::AdamW>(weights_, torch::optim::AdamWOptions(o_.lr).weight_decay(o_.weight_decay));
   arch_params_ = {arch_.alpha};
@@ -240,7 +245,7 @@ void Searcher::Impl::adopt_writer_structure() {
 nlohmann::json Searcher::Impl::fix_all(const std::vector<size_t>& free, bool final_fix) {
   const bool fill = o_.budget_fill && o_.early_selection && arch_.iterative;
   std::vector<int64_t> chosen(free.size());
-  for (size_t k = 0; k < free.size(); ++k) chosen[k] = arch_.chosen_index(free[k], o_.rank_energy);
+  for (size_t k = 0; k < free.size(); ++k) chosen[k] = choose_rank(free[k]);
   const auto argmax = chosen;
   if (fill && !free.empty()) {
     double others = shared_params_ + arch_.kept_params();  // everything kept but the free modules
@@ -267,6 +272,31 @@ nlohmann::json Searcher::Impl::fix_all(const std::vector<size_t>& free, bool fin
   return out;
 }
 
+// Gates for a measurement: each kept module at its fixed rank, or at the largest while beta still
+// chooses (with the rank draws of the weight steps every component has trained; argmax beta would be
+// close to a coin flip); removed modules off.
+void Searcher::Impl::measuring_gates_() {
+  for (size_t i = 0; i < arch_.modules.size(); ++i) {
+    const auto& m = arch_.modules[i];
+    const int64_t r = m.removed ? 0 : !m.ranked ? 1 : m.fixed ? arch_.candidates[m.fixed_index] : arch_.candidates.back();
+    m.module->set_gate(peft::Gate::fixed(r));
+  }
+}
+
+// The mean loss of the first `rows` rows of the validation half under the modules' current gates
+// (the caller turns dropout and gradients off). Every process computes the same number.
+double Searcher::Impl::val_prefix_loss(int64_t rows) {
+  const auto& val = halves_.val;
+  double sum = 0;
+  for (int64_t b = 0; b < rows; b += o_.batch_size) {
+    std::vector<size_t> idx;
+    for (int64_t r = b; r < std::min(rows, b + o_.batch_size); ++r) idx.push_back(static_cast<size_t>(r));
+    sum += train::objective_loss(o_.objective, *backbone_, data::make_batch(val, idx, tok_.pad_id())).item<double>() *
+           static_cast<double>(idx.size());
+  }
+  return sum / static_cast<double>(std::max<int64_t>(1, rows));
+}
+
 // --ablation-rows (ours): per kept module, the loss increase on the first rows of the validation half
 // when it alone is switched off (the others kept), per parameter; -inf for removed modules. Dropout is
 // off while it measures; every process computes the same numbers.
@@ -275,25 +305,8 @@ std::vector<double> Searcher::Impl::ablation_scores() {
   auto& supernet = net_.model;
   const bool was_training = supernet->is_training();
   supernet->train(false);
-  // Each kept module at its fixed rank, or at the largest while beta still chooses (with the rank draws
-  // of the weight steps every component has trained; argmax beta would be close to a coin flip).
-  for (size_t i = 0; i < arch_.modules.size(); ++i) {
-    const auto& m = arch_.modules[i];
-    const int64_t r = m.removed ? 0 : !m.ranked ? 1 : m.fixed ? arch_.candidates[m.fixed_index] : arch_.candidates.back();
-    m.module->set_gate(peft::Gate::fixed(r));
-  }
-  const auto& val = halves_.val;
-  auto eval_loss = [&] {
-    double sum = 0;
-    for (int64_t b = 0; b < ablation_n_; b += o_.batch_size) {
-      std::vector<size_t> rows;
-      for (int64_t r = b; r < std::min(ablation_n_, b + o_.batch_size); ++r) rows.push_back(static_cast<size_t>(r));
-      sum += train::objective_loss(o_.objective, *backbone_, data::make_batch(val, rows, tok_.pad_id())).item<double>() *
-             static_cast<double>(rows.size());
-    }
-    return sum / static_cast<double>(std::max<int64_t>(1, ablation_n_));
-  };
-  const double base = eval_loss();
+  measuring_gates_();
+  const double base = val_prefix_loss(ablation_n_);
   std::vector<double> out(arch_.modules.size(), -std::numeric_limits<double>::infinity());
   for (size_t i = 0; i < arch_.modules.size(); ++i) {
     auto& m = arch_.modules[i];
@@ -301,11 +314,42 @@ std::vector<double> Searcher::Impl::ablation_scores() {
     const auto kept_gate = m.module->gate();
     m.module->set_gate(peft::Gate::fixed(0));
     const double n = m.ranked && !m.fixed ? m.counts.back() : arch_.current_params(i);
-    out[i] = (eval_loss() - base) / std::max(1.0, n);
+    out[i] = (val_prefix_loss(ablation_n_) - base) / std::max(1.0, n);
     m.module->set_gate(kept_gate);
   }
   supernet->train(was_training);
   return out;
+}
+
+// The candidate a fix records for free ranked module i: argmax beta (or --rank-energy's), or with
+// --rank-choice probe the smallest candidate whose validation loss saves rank_probe_share of what the
+// best one saves (ours; beta's choice when no candidate saves anything). Every process computes the same.
+int64_t Searcher::Impl::choose_rank(size_t i) {
+  const int64_t fallback = arch_.chosen_index(i, o_.rank_energy);
+  auto& m = arch_.modules[i];
+  if (probe_n_ <= 0 || !m.ranked || m.removed || m.fixed) return fallback;
+  at::NoGradGuard ng;
+  auto& supernet = net_.model;
+  const bool was_training = supernet->is_training();
+  supernet->train(false);
+  measuring_gates_();
+  std::vector<double> losses;
+  m.module->set_gate(peft::Gate::fixed(0));
+  losses.push_back(val_prefix_loss(probe_n_));
+  for (int64_t d : arch_.candidates) {
+    m.module->set_gate(peft::Gate::fixed(d));
+    losses.push_back(val_prefix_loss(probe_n_));
+  }
+  supernet->train(was_training);
+  const int64_t k = smallest_sufficient_candidate(losses, o_.rank_probe_share);
+  ctx_.event({{"event", "rank_probe"},
+              {"step", state.step},
+              {"id", m.module->id()},
+              {"losses", losses},
+              {"ranks", arch_.candidates},
+              {"rank", arch_.candidates[k >= 0 ? k : fallback]},
+              {"argmax_rank", arch_.candidates[fallback]}});
+  return k >= 0 ? k : fallback;
 }
 
 // What a trigger's decision saw: [id, smoothed sensitivity, alpha's on-probability, softmax(beta)
@@ -354,7 +398,7 @@ nlohmann::json Searcher::Impl::fix_stable_dimensions(double* agreement) {
   for (int64_t k = 0; k < q; ++k) {
     const size_t i = free[order[k]];
     auto& m = arch_.modules[i];
-    arch_.fix_dimension_(i, arch_.chosen_index(i, o_.rank_energy));
+    arch_.fix_dimension_(i, choose_rank(i));
     state.beta_choice[i] = m.fixed_index;
     fixed_ids.push_back({{"id", m.module->id()}, {"rank", arch_.candidates[m.fixed_index]}});
   }

@@ -212,4 +212,16 @@ int64_t fix_count(double g, int64_t n_free, int64_t remaining) {
   return std::min<int64_t>(n_free, static_cast<int64_t>(std::floor(g * static_cast<double>(n_free) / static_cast<double>(remaining))));
 }
 
+int64_t smallest_sufficient_candidate(const std::vector<double>& losses, double share) {
+  if (losses.size() < 2) return -1;
+  for (double l : losses)
+    if (!std::isfinite(l)) return -1;
+  double best = 0;
+  for (size_t k = 1; k < losses.size(); ++k) best = std::max(best, losses[0] - losses[k]);
+  if (!(best > 0)) return -1;
+  for (size_t k = 1; k < losses.size(); ++k)
+    if (losses[0] - losses[k] >= share * best) return static_cast<int64_t>(k - 1);
+  return -1;  // not reached: the best candidate saves share * best
+}
+
 }  // namespace bipeft::search

@@ -94,6 +94,12 @@ std::vector<int64_t> fill_ranks_to_budget(const std::vector<std::vector<double>>
                                           const std::vector<double>& sensitivity, double room,
                                           bool may_lower = true);
 
+/// The rank probe's choice (ours, SearchOptions::rank_choice "probe"): `losses` = [loss with the module
+/// off, loss at candidate 0, 1, ...] on the same rows. Candidate k saves off - losses[k + 1]; returns the
+/// smallest k that saves at least `share` of the largest saving, or -1 when no candidate saves anything
+/// (or a loss is not finite): the caller keeps its own choice then.
+int64_t smallest_sufficient_candidate(const std::vector<double>& losses, double share);
+
 /// Eq. 9 dimension stability indicator per ranked module from the beta snapshots since the last fix,
 /// `history` [T, N, |D|] (T >= 2): mean_j std_t(beta_ij) x KL(softmax(beta_last) || softmax(beta_first)).
 std::vector<double> dimension_stability(const at::Tensor& history);
