@@ -37,7 +37,7 @@ struct PretrainOptions {
   // Relative steps (the default): each weight tensor's learning rate is lr x max(RMS(tensor), 1e-3)
   // (Adafactor's parameter scaling, as T5 was trained; nanoT5's AdamWScale). T5's init spans 90x
   // (embeddings N(0, 1), q N(0, (d d_kv)^-0.5)) and its attention has no 1/sqrt(d_k): one absolute
-  // AdamW step for all lets q grow ~11x in 10K steps (measured, examples/backbone-wip), the attention
+  // AdamW step for all lets q grow ~11x in 10K steps (measured, examples/t5-pretrained, runs 1-2), the attention
   // logits saturate and learning stalls. false: one absolute lr (then use ~1e-3).
   bool rms_scaled_lr = true;
   // Multi-task mixing (T5 v1.0 was pretrained on span corruption plus supervised tasks): every step
