@@ -395,6 +395,7 @@ std::vector<BadCase> search_cases() {
       {"RankChoiceUnknown", search("--rank-choice energy"), "--rank-choice"},
       {"RankProbeRowsZero", search("--rank-choice probe --rank-probe-rows 0"), "--rank-probe-rows"},
       {"RankProbeShareAboveOne", search("--rank-choice probe --rank-probe-share 1.5"), "--rank-probe-share"},
+      {"RankProbeDrawsNegative", search("--rank-choice probe --rank-probe-draws -2"), "--rank-probe-draws"},
       {"EpochsNotANumber", search("--epochs abc"), "--epochs"},
       // regression, was a defect in cmd_search.cpp: --epochs <= 0 is silently replaced by the task's default and the search runs.
       {"EpochsNegative", search("--epochs -5"), "--epochs"},

@@ -309,6 +309,9 @@ TEST(Searcher, StageOrderAblationsSearchOneStageUntilHalfTheTriggersThenTheOther
   o.rank_probe_rows = 8;
   o.rank_probe_share = 1.5;
   EXPECT_THROW_WITH(o.validate(), ConfigError, "SearchOptions.rank_probe_share must be in (0, 1]");
+  o.rank_probe_share = 0.85;
+  o.rank_probe_draws = -1;
+  EXPECT_THROW_WITH(o.validate(), ConfigError, "SearchOptions.rank_probe_draws must be >= 0");
 }
 
 TEST(Searcher, BetaStructureHoldsTheSameModulesAtBetasOwnRanks) {
@@ -332,10 +335,12 @@ TEST(Searcher, BetaStructureHoldsTheSameModulesAtBetasOwnRanks) {
   EXPECT_LE(differ, filled) << "a module the last trigger removed after its fill is in neither";
 }
 
-TEST(Searcher, RankProbeFixesEachRankAtTheProbesChoiceAndKeepsTheInvariants) {
-  auto tweak = [](SearchOptions& o, SpaceOptions& space) {
+// Both probe contexts: every other kept module on (draws 0), and averages over sampled configurations.
+void expect_probe_choices(int64_t draws, SearchRun* out = nullptr) {
+  auto tweak = [draws](SearchOptions& o, SpaceOptions& space) {
     o.rank_choice = "probe";
     o.rank_probe_rows = 16;
+    o.rank_probe_draws = draws;
     o.budget_fill = false;  // every fixed rank is then the probe's (or beta's when the probe abstains)
     space.space = "lora";
   };
@@ -348,6 +353,7 @@ TEST(Searcher, RankProbeFixesEachRankAtTheProbesChoiceAndKeepsTheInvariants) {
     if (e["event"] != "rank_probe") continue;
     const auto losses = e["losses"].get<std::vector<double>>();
     ASSERT_EQ(losses.size(), 4u) << e;
+    EXPECT_EQ(e["draws"].get<int64_t>(), draws);
     const int64_t k = smallest_sufficient_candidate(losses, 0.85);
     const std::vector<int64_t> ranks{1, 4, 8};
     EXPECT_EQ(e["rank"].get<int64_t>(), k >= 0 ? ranks[k] : e["argmax_rank"].get<int64_t>()) << e;
@@ -369,6 +375,42 @@ TEST(Searcher, RankProbeFixesEachRankAtTheProbesChoiceAndKeepsTheInvariants) {
     auto it = probed.find(m.site + ":" + m.method);
     if (it != probed.end()) EXPECT_EQ(m.rank, it->second) << m.site;
   }
+  if (out) *out = run;
+}
+
+TEST(Searcher, RankProbeFixesEachRankAtTheProbesChoiceAndKeepsTheInvariants) { expect_probe_choices(0); }
+
+TEST(Searcher, RankProbeOverSampledConfigurationsKeepsTheInvariantsAndIsDeterministic) {
+  SearchRun a;
+  expect_probe_choices(3, &a);
+  auto tweak = [](SearchOptions& o, SpaceOptions& space) {
+    o.rank_choice = "probe";
+    o.rank_probe_rows = 16;
+    o.rank_probe_draws = 3;
+    o.budget_fill = false;
+    space.space = "lora";
+  };
+  const auto b = run_tiny(2500, 8, 5, {}, 0, tweak);
+  EXPECT_EQ(a.result.structure.to_json(), b.result.structure.to_json());
+  // The draws change what the probe measures: its losses differ from the all-on probe's somewhere.
+  // The same search up to its first probe (the probe's draws do not touch the search's generator).
+  auto all_on = run_tiny(2500, 8, 5, {}, 0, [](SearchOptions& o, SpaceOptions& space) {
+    o.rank_choice = "probe";
+    o.rank_probe_rows = 16;
+    o.budget_fill = false;
+    space.space = "lora";
+  });
+  auto first_probe = [](const SearchRun& r) {
+    for (const auto& e : r.events)
+      if (e["event"] == "rank_probe") return e;
+    return nlohmann::json();
+  };
+  const auto pa = first_probe(a), pb = first_probe(all_on);
+  ASSERT_FALSE(pa.is_null());
+  ASSERT_FALSE(pb.is_null());
+  ASSERT_EQ(pa["step"], pb["step"]);
+  ASSERT_EQ(pa["id"], pb["id"]);
+  EXPECT_NE(pa["losses"], pb["losses"]);
 }
 
 TEST(Searcher, ResumedGateEffectSearchEqualsAnUninterruptedOne) {

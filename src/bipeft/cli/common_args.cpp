@@ -195,6 +195,11 @@ void add_selection_options(CLI::App& app, search::SearchOptions& s) {
   app.add_option("--rank-probe-rows", s.rank_probe_rows, "Validation rows the rank probe measures on (--rank-choice probe)")
       ->check(CLI::Range(int64_t{1}, int64_t{1000000}))
       ->capture_default_str();
+  app.add_option("--rank-probe-draws", s.rank_probe_draws,
+                 "0: the probe runs every other kept module on; N: it averages over N configurations of the others "
+                 "drawn as the weight steps draw them (alpha's on-probability, free ranks uniform)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1000}))
+      ->capture_default_str();
   app.add_option("--rank-probe-share", s.rank_probe_share,
                  "Share of the best candidate's loss saving a smaller candidate must reach (--rank-choice probe)")
       ->check(CLI::Range(1e-9, 1.0))

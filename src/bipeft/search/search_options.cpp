@@ -48,6 +48,7 @@ void SearchOptions::validate() const {
   one_of(stage_order, stage_order_names(), "stage_order");
   one_of(rank_choice, rank_choice_names(), "rank_choice");
   if (rank_probe_rows < 1) bad("rank_probe_rows", "must be >= 1");
+  if (rank_probe_draws < 0) bad("rank_probe_draws", "must be >= 0");
   if (!(rank_probe_share > 0 && rank_probe_share <= 1)) bad("rank_probe_share", "must be in (0, 1]");
   if (!(rank_cost >= 0) || !std::isfinite(rank_cost)) bad("rank_cost", "must be >= 0");
   if (!(rank_price >= 0) || !std::isfinite(rank_price)) bad("rank_price", "must be >= 0");
@@ -104,6 +105,7 @@ nlohmann::json SearchOptions::to_json() const {
           {"rank_energy", rank_energy},
           {"rank_choice", rank_choice},
           {"rank_probe_rows", rank_probe_rows},
+          {"rank_probe_draws", rank_probe_draws},
           {"rank_probe_share", rank_probe_share},
           {"rank_window", rank_window},
           {"stage_order", stage_order},

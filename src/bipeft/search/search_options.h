@@ -68,6 +68,10 @@ struct SearchOptions {
   // (selection.h smallest_sufficient_candidate; argmax beta when no candidate saves anything).
   std::string rank_choice = "beta";
   int64_t rank_probe_rows = 64;
+  // 0: the probe runs every other kept module on (fixed rank, or the largest while free); N >= 1: it
+  // averages its losses over N configurations of the others drawn as the weight steps draw them (on with
+  // alpha's on-probability, a free rank uniformly), the context the modules were trained in.
+  int64_t rank_probe_draws = 0;
   double rank_probe_share = 0.85;
   // Beta snapshots Eq. 9-10 look back over: 0 = those since the last trigger (cleared at every trigger,
   // close to the code's rule); N >= 2 = the last N, never cleared (ours: triggers on consecutive steps

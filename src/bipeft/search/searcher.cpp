@@ -332,13 +332,34 @@ int64_t Searcher::Impl::choose_rank(size_t i) {
   auto& supernet = net_.model;
   const bool was_training = supernet->is_training();
   supernet->train(false);
-  measuring_gates_();
-  std::vector<double> losses;
-  m.module->set_gate(peft::Gate::fixed(0));
-  losses.push_back(val_prefix_loss(probe_n_));
-  for (int64_t d : arch_.candidates) {
-    m.module->set_gate(peft::Gate::fixed(d));
-    losses.push_back(val_prefix_loss(probe_n_));
+  const int64_t C = static_cast<int64_t>(arch_.candidates.size());
+  std::vector<double> losses(static_cast<size_t>(C + 1), 0.0);
+  const int64_t draws = std::max<int64_t>(1, o_.rank_probe_draws);
+  // The draws come from their own generator (seeded by the step and the module), so the probe leaves the
+  // search's Gumbel stream alone and a resumed search draws the same configurations.
+  auto gen = at::detail::createCPUGenerator(
+      data::derive_seed(ctx_.seed, 0x9e37u + static_cast<uint64_t>(state.step) * 4099u + static_cast<uint64_t>(i)));
+  std::vector<double> p_on;
+  if (o_.rank_probe_draws > 0) p_on = arch_.on_probabilities();
+  for (int64_t d = 0; d < draws; ++d) {
+    measuring_gates_();
+    if (o_.rank_probe_draws > 0) {
+      for (size_t j = 0; j < arch_.modules.size(); ++j) {
+        const auto& o = arch_.modules[j];
+        if (j == i || o.removed) continue;
+        const bool on = at::rand({1}, gen, at::kDouble).item<double>() < p_on[j];
+        int64_t r = on ? 1 : 0;
+        if (on && o.ranked)
+          r = o.fixed ? arch_.candidates[o.fixed_index] : arch_.candidates[at::randint(C, {1}, gen, at::kLong).item<int64_t>()];
+        o.module->set_gate(peft::Gate::fixed(r));
+      }
+    }
+    m.module->set_gate(peft::Gate::fixed(0));
+    losses[0] += val_prefix_loss(probe_n_) / static_cast<double>(draws);
+    for (int64_t k = 0; k < C; ++k) {
+      m.module->set_gate(peft::Gate::fixed(arch_.candidates[k]));
+      losses[k + 1] += val_prefix_loss(probe_n_) / static_cast<double>(draws);
+    }
   }
   supernet->train(was_training);
   const int64_t k = smallest_sufficient_candidate(losses, o_.rank_probe_share);
@@ -347,6 +368,7 @@ int64_t Searcher::Impl::choose_rank(size_t i) {
               {"id", m.module->id()},
               {"losses", losses},
               {"ranks", arch_.candidates},
+              {"draws", o_.rank_probe_draws},
               {"rank", arch_.candidates[k >= 0 ? k : fallback]},
               {"argmax_rank", arch_.candidates[fallback]}});
   return k >= 0 ? k : fallback;
