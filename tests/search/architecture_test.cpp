@@ -68,6 +68,21 @@ TEST(Architecture, WeightStepRanksAreArgmaxOrDrawsOverEveryCandidate) {
     seen.insert(idx);
   }
   EXPECT_EQ(seen, (std::set<int64_t>{0, 1, 2})) << "uniform draws train every rank component";
+  // Sandwich: the largest candidate about half of the time plus its uniform share (2/3 with 3
+  // candidates), every other candidate about 1/6; 600 draws put each share within ~4 standard errors.
+  std::vector<int64_t> counts(a.candidates.size(), 0);
+  for (int k = 0; k < 600; ++k) {
+    a.sample_gates_(Architecture::Stage::Binary, 1.0, t.gen, Architecture::RankDraw::Sandwich);
+    EXPECT_EQ(a.sampled_rank_index()[row0], 0) << "a fixed module keeps its rank";
+    const int64_t idx = a.sampled_rank_index()[a.modules[1].beta_row];
+    EXPECT_EQ(a.modules[1].module->active_rank(), a.candidates[idx]);
+    ++counts[idx];
+  }
+  const auto C = static_cast<double>(a.candidates.size());
+  for (size_t k = 0; k < counts.size(); ++k) {
+    const double expected = (k + 1 == counts.size() ? 0.5 : 0.0) + 0.5 / C;
+    EXPECT_NEAR(counts[k] / 600.0, expected, 0.08) << "candidate " << k;
+  }
   // Beta draws follow softmax(beta): with one candidate far ahead, that one.
   {
     at::NoGradGuard ng;

@@ -123,6 +123,23 @@ TEST(Searcher, CompleteRunHasKTriggersMeetsTheBudgetAndNeverRevisitsADecision) {
   expect_search_invariants(run_tiny(2500, 8), 2500, 8);
 }
 
+TEST(Searcher, SandwichRankTrainingKeepsTheInvariantsAndIsDeterministic) {
+  auto sandwich = [](SearchOptions& o, SpaceOptions&) { o.rank_training = "sandwich"; };
+  const auto a = run_tiny(2500, 8, 5, {}, 0, sandwich), b = run_tiny(2500, 8, 5, {}, 0, sandwich);
+  expect_search_invariants(a, 2500, 8);
+  EXPECT_EQ(a.result.structure.to_json(), b.result.structure.to_json());
+  // The draws differ from uniform's, so the weights (and with them the sensitivities) do: the two
+  // searches' trigger scores cannot all agree.
+  const auto u = run_tiny(2500, 8);
+  auto scores = [](const SearchRun& r) {
+    std::vector<nlohmann::json> out;
+    for (const auto& e : r.events)
+      if (e["event"] == "trigger") out.push_back(e["scores"]);
+    return out;
+  };
+  EXPECT_NE(scores(a), scores(u));
+}
+
 // Every rank the budget fill chose (a "fixed" entry with "argmax_rank"), from trigger and final_fix events.
 std::vector<nlohmann::json> filled_entries(const SearchRun& run) {
   std::vector<nlohmann::json> out;
@@ -299,7 +316,7 @@ TEST(Searcher, StageOrderAblationsSearchOneStageUntilHalfTheTriggersThenTheOther
   EXPECT_THROW_WITH(o.validate(), ConfigError, "SearchOptions.stage_order 'sideways' must be one of");
   o.stage_order = "alternate";
   o.rank_training = "max";
-  EXPECT_THROW_WITH(o.validate(), ConfigError, "SearchOptions.rank_training 'max' must be one of argmax, uniform, beta");
+  EXPECT_THROW_WITH(o.validate(), ConfigError, "SearchOptions.rank_training 'max' must be one of argmax, uniform, beta, sandwich");
   o.rank_training = "uniform";
   o.rank_choice = "energy";
   EXPECT_THROW_WITH(o.validate(), ConfigError, "SearchOptions.rank_choice 'energy' must be one of beta, probe");
@@ -373,7 +390,9 @@ void expect_probe_choices(int64_t draws, SearchRun* out = nullptr) {
   // beta_structure holds the rule's own choice: here the probe's.
   for (const auto& m : run.result.beta_structure.modules) {
     auto it = probed.find(m.site + ":" + m.method);
-    if (it != probed.end()) EXPECT_EQ(m.rank, it->second) << m.site;
+    if (it != probed.end()) {
+      EXPECT_EQ(m.rank, it->second) << m.site;
+    }
   }
   if (out) *out = run;
 }

@@ -159,7 +159,8 @@ void add_selection_options(CLI::App& app, search::SearchOptions& s) {
                "modules' ranks while the structure fits the budget (ours; docs/search.md)");
   app.add_option("--rank-training", s.rank_training,
                  "Rank a kept module trains at in weight steps: uniform (ours: a candidate drawn uniformly, so "
-                 "every rank component trains), beta (drawn from softmax(beta)) or argmax (the paper)")
+                 "every rank component trains), sandwich (ours: the largest half of the time, else uniform), beta "
+                 "(drawn from softmax(beta)) or argmax (the paper)")
       ->check(CLI::IsMember(search::rank_training_names()))
       ->capture_default_str();
   app.add_flag("--no-full-rank-gradient", [&s](int64_t) { s.rank_gradient_full = false; },

@@ -286,6 +286,9 @@ void Architecture::sample_gates_(Stage stage, double tau, at::Generator& gen, Ra
       const double x = u.data_ptr<double>()[row];
       if (draw == RankDraw::Uniform) {
         drawn[row] = std::min<int64_t>(C - 1, static_cast<int64_t>(x * static_cast<double>(C)));
+      } else if (draw == RankDraw::Sandwich) {
+        // x in [0, 1/2): the largest; [1/2, 1): uniform over every candidate (one uniform number).
+        drawn[row] = x < 0.5 ? C - 1 : std::min<int64_t>(C - 1, static_cast<int64_t>((x - 0.5) * 2.0 * static_cast<double>(C)));
       } else {
         const double* p = probs.data_ptr<double>() + row * C;
         double acc = 0;

@@ -39,7 +39,10 @@ class Architecture {
   Architecture(const std::vector<peft::PeftModulePtr>& searchable, const ArchitectureOptions& options, at::Generator& gen);
 
   /// How a kept, unfixed ranked module's rank is chosen in the binary stage (SearchOptions::rank_training).
-  enum class RankDraw { Argmax, Uniform, Beta };
+  /// Sandwich (ours): the largest candidate half of the time, otherwise uniform, so the components
+  /// above the smaller candidates train twice as often as under Uniform (weight-sharing NAS's rule of
+  /// always training the largest network, as one draw per step).
+  enum class RankDraw { Argmax, Uniform, Beta, Sandwich };
 
   /// Samples a configuration for `stage` at temperature `tau` and sets every module's gate. The
   /// entangled ablation ignores `stage` (one candidate set including rank 0). In the binary stage a

@@ -70,7 +70,7 @@ ArchitectureOptions SearchOptions::architecture() const {
 }
 
 const std::vector<std::string>& rank_training_names() {
-  static const std::vector<std::string> names{"argmax", "uniform", "beta"};
+  static const std::vector<std::string> names{"argmax", "uniform", "beta", "sandwich"};
   return names;
 }
 

@@ -134,9 +134,10 @@ class Searcher::Impl {
 namespace {
 
 Architecture::RankDraw rank_draw_of(const std::string& rule) {
-  return rule == "uniform" ? Architecture::RankDraw::Uniform
-         : rule == "beta"  ? Architecture::RankDraw::Beta
-                           : Architecture::RankDraw::Argmax;
+  return rule == "uniform"    ? Architecture::RankDraw::Uniform
+         : rule == "beta"     ? Architecture::RankDraw::Beta
+         : rule == "sandwich" ? Architecture::RankDraw::Sandwich
+                              : Architecture::RankDraw::Argmax;
 }
 
 const SearchOptions& validated(const SearchOptions& o) {
