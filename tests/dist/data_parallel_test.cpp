@@ -57,6 +57,20 @@ TEST(DataParallel, OneProcessIsTheIdentity) {
   EXPECT_FALSE(dp.any(false));
 }
 
+TEST(DataParallel, RoundRobinBatchesGoToExactlyOneProcess) {
+  EXPECT_TRUE(dist::DataParallel().takes(0));
+  EXPECT_TRUE(dist::DataParallel().takes(7));
+  for (int world : {2, 3}) {
+    for (size_t b = 0; b < 10; ++b) {
+      int takers = 0, taker = -1;
+      for (int r = 0; r < world; ++r)
+        if (dist::DataParallel(std::make_shared<MirrorComm>(r, world)).takes(b)) ++takers, taker = r;
+      EXPECT_EQ(takers, 1) << "batch " << b << " of world " << world;
+      EXPECT_EQ(taker, static_cast<int>(b % static_cast<size_t>(world)));
+    }
+  }
+}
+
 TEST(DataParallel, ShardsCoverTheBatchInOrderAndWeightsSumToOne) {
   const std::vector<size_t> idx = {9, 8, 7, 6, 5};
   const auto ex = examples_with_targets({1, 2, 3, 4, 5, 6, 7, 8, 9, 10});

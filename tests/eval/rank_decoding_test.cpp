@@ -44,7 +44,9 @@ TEST(RankDecoding, CandidatesAreTheLabelsOrTheDistinctRegressionTargets) {
     ASSERT_TRUE(data::parse_number(r.texts[i], v)) << r.texts[i];
     EXPECT_DOUBLE_EQ(v, r.values[i]);
     EXPECT_TRUE(train_targets.count(r.texts[i])) << r.texts[i] << " is not a train target";
-    if (i > 0) EXPECT_LT(r.values[i - 1], r.values[i]) << "sorted and distinct";
+    if (i > 0) {
+      EXPECT_LT(r.values[i - 1], r.values[i]) << "sorted and distinct";
+    }
   }
   // Every distinct train value is a candidate.
   std::set<double> values;

@@ -23,6 +23,11 @@ class DataParallel {
   bool active() const { return comm_ != nullptr && comm_->world_size() > 1; }
   int rank() const { return comm_ ? comm_->rank() : 0; }
   int world_size() const { return comm_ ? comm_->world_size() : 1; }
+  /// Whether this process handles batch `batch_index` of a round-robin split (evaluation, held-out
+  /// losses): index mod world size == rank; always in one process.
+  bool takes(size_t batch_index) const {
+    return !active() || static_cast<int>(batch_index % static_cast<size_t>(world_size())) == rank();
+  }
   /// Only rank 0 writes outputs, saves state and counts once-per-run terms (regularisers).
   bool writer() const { return rank() == 0; }
 

@@ -36,7 +36,7 @@ std::vector<std::string> generated_predictions(model::T5ModelImpl& model, const 
   int64_t done = 0;
   for (size_t b = 0; b < batches.size(); ++b) {
     const auto& idx = batches[b];
-    if (dp.active() && static_cast<int>(b % static_cast<size_t>(dp.world_size())) != dp.rank()) continue;
+    if (!dp.takes(b)) continue;
     auto batch = data::make_batch(tokenized, idx, tokenizer.pad_id());
     auto ids = model::greedy_generate(model, batch.input_ids.to(device), batch.attention_mask.to(device), max_new).cpu();
     const int64_t len = std::min<int64_t>(ids.size(1), all_ids.size(1));

@@ -71,7 +71,7 @@ at::Tensor candidate_log_likelihoods(model::T5ModelImpl& model, const text::Toke
   int64_t done = 0;
   for (size_t b = 0; b < batches.size(); ++b) {
     const auto& idx = batches[b];
-    if (dp.active() && static_cast<int>(b % static_cast<size_t>(dp.world_size())) != dp.rank()) continue;
+    if (!dp.takes(b)) continue;
     const auto batch = data::make_batch(examples, idx, tokenizer.pad_id());
     const auto B = static_cast<int64_t>(idx.size());
     const auto mask = batch.attention_mask.to(device);

@@ -99,7 +99,7 @@ double heldout_loss(model::T5ModelImpl& model, const text::Tokenizer& tok, const
   double total = 0, tokens = 0;
   size_t batch = 0;
   for (size_t start = 0; start < n; start += static_cast<size_t>(o.eval_batch_size), ++batch) {
-    if (batch % static_cast<size_t>(dp.world_size()) != static_cast<size_t>(dp.rank())) continue;  // another process's
+    if (!dp.takes(batch)) continue;  // another process's
     std::vector<size_t> idx;
     for (size_t i = start; i < std::min(n, start + static_cast<size_t>(o.eval_batch_size)); ++i) idx.push_back(i);
     auto b = data::make_batch(examples, idx, tok.pad_id());
