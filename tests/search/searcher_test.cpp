@@ -352,16 +352,20 @@ TEST(Searcher, BetaStructureHoldsTheSameModulesAtBetasOwnRanks) {
   EXPECT_LE(differ, filled) << "a module the last trigger removed after its fill is in neither";
 }
 
-// Both probe contexts: every other kept module on (draws 0), and averages over sampled configurations.
-void expect_probe_choices(int64_t draws, SearchRun* out = nullptr) {
-  auto tweak = [draws](SearchOptions& o, SpaceOptions& space) {
+// The rank probe on 16 rows of the LoRA space with `draws`.
+std::function<void(SearchOptions&, SpaceOptions&)> probe_options(int64_t draws) {
+  return [draws](SearchOptions& o, SpaceOptions& space) {
     o.rank_choice = "probe";
     o.rank_probe_rows = 16;
     o.rank_probe_draws = draws;
     o.budget_fill = false;  // every fixed rank is then the probe's (or beta's when the probe abstains)
     space.space = "lora";
   };
-  const auto run = run_tiny(2500, 8, 5, {}, 0, tweak);
+}
+
+// Both probe contexts: every other kept module on (draws 0), and averages over sampled configurations.
+void expect_probe_choices(int64_t draws, SearchRun* out = nullptr) {
+  const auto run = run_tiny(2500, 8, 5, {}, 0, probe_options(draws));
   expect_search_invariants(run, 2500, 8, 0.5);
   // One probe per fixed module, with the off loss and one loss per candidate; the rank it reports is
   // smallest_sufficient_candidate's on those losses, or argmax beta when that abstains.
@@ -402,23 +406,11 @@ TEST(Searcher, RankProbeFixesEachRankAtTheProbesChoiceAndKeepsTheInvariants) { e
 TEST(Searcher, RankProbeOverSampledConfigurationsKeepsTheInvariantsAndIsDeterministic) {
   SearchRun a;
   expect_probe_choices(3, &a);
-  auto tweak = [](SearchOptions& o, SpaceOptions& space) {
-    o.rank_choice = "probe";
-    o.rank_probe_rows = 16;
-    o.rank_probe_draws = 3;
-    o.budget_fill = false;
-    space.space = "lora";
-  };
-  const auto b = run_tiny(2500, 8, 5, {}, 0, tweak);
+  const auto b = run_tiny(2500, 8, 5, {}, 0, probe_options(3));
   EXPECT_EQ(a.result.structure.to_json(), b.result.structure.to_json());
   // The draws change what the probe measures: its losses differ from the all-on probe's somewhere.
   // The same search up to its first probe (the probe's draws do not touch the search's generator).
-  auto all_on = run_tiny(2500, 8, 5, {}, 0, [](SearchOptions& o, SpaceOptions& space) {
-    o.rank_choice = "probe";
-    o.rank_probe_rows = 16;
-    o.budget_fill = false;
-    space.space = "lora";
-  });
+  auto all_on = run_tiny(2500, 8, 5, {}, 0, probe_options(0));
   auto first_probe = [](const SearchRun& r) {
     for (const auto& e : r.events)
       if (e["event"] == "rank_probe") return e;

@@ -282,13 +282,15 @@ void Architecture::sample_gates_(Stage stage, double tau, at::Generator& gen, Ra
     auto u = at::empty({beta.size(0)}, at::kDouble).uniform_(0.0, 1.0, gen).contiguous();
     at::Tensor probs;
     if (draw == RankDraw::Beta) probs = at::softmax(beta.detach().to(at::kDouble), -1).cpu().contiguous();
+    // The candidate a uniform number y in [0, 1) picks with equal chances.
+    auto uniform_index = [C](double y) { return std::min<int64_t>(C - 1, static_cast<int64_t>(y * static_cast<double>(C))); };
     for (int64_t row = 0; row < beta.size(0); ++row) {
       const double x = u.data_ptr<double>()[row];
       if (draw == RankDraw::Uniform) {
-        drawn[row] = std::min<int64_t>(C - 1, static_cast<int64_t>(x * static_cast<double>(C)));
+        drawn[row] = uniform_index(x);
       } else if (draw == RankDraw::Sandwich) {
         // x in [0, 1/2): the largest; [1/2, 1): uniform over every candidate (one uniform number).
-        drawn[row] = x < 0.5 ? C - 1 : std::min<int64_t>(C - 1, static_cast<int64_t>((x - 0.5) * 2.0 * static_cast<double>(C)));
+        drawn[row] = x < 0.5 ? C - 1 : uniform_index(2.0 * x - 1.0);
       } else {
         const double* p = probs.data_ptr<double>() + row * C;
         double acc = 0;
