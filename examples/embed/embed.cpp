@@ -112,10 +112,8 @@ int main(int argc, char** argv) {
     bipeft::exporter::HfPeftExportOptions export_options;
     export_options.base_model_name_or_path = model_dir;
     bipeft::exporter::export_hf_peft(*model, (out_dir / "peft").string(), export_options);
-    write_json(out_dir / "scores.json", {{"task", task.name},
-                                         {"trainable_params", model->trainable_count()},
-                                         {"dev", trained.best_dev.to_json()},
-                                         {"test", trained.test.to_json()}});
+    // bipeft train's scores.json: the result, parameter counts and the constant answer to read the test score against.
+    write_json(out_dir / "scores.json", bipeft::train::scores_document(*model, task, trained, train_options.eval_test));
     std::cout << nlohmann::json{{"params", found.params},
                                 {"budget", budget.params},
                                 {"modules", found.structure.modules.size()},

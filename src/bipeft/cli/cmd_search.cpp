@@ -23,6 +23,7 @@
 #include "bipeft/search/search_data.h"
 #include "bipeft/search/searcher.h"
 #include "bipeft/train/trainer.h"
+#include "bipeft/train/train_outputs.h"
 
 namespace bipeft::cli {
 
@@ -243,11 +244,8 @@ Command add_search_command(CLI::App& root) {
               summary["retrain"] = trained.to_json();
               summary["retrain_seconds"] = retrain_seconds;
               summary["search_to_retrain"] = retrain_seconds > 0 ? result.seconds / retrain_seconds : 0.0;
-              io::write_json_atomic(path("scores.json"), {{"task", task.name},
-                                                          {"metric", task.metrics.front()},
-                                                          {"trainable_params", model->trainable_count()},
-                                                          {"dev", trained.best_dev.to_json()},
-                                                          {"test", trained.test.to_json()}});
+              // The schema of bipeft train's scores.json (with the constant answer to read the test score against).
+              io::write_json_atomic(path("scores.json"), train::scores_document(*model, task, trained, ro.eval_test));
             }
             io::write_json_atomic(path("summary.json"), summary);
             std::remove(search_ck.path.c_str());  // the run is complete: summary.json marks it

@@ -108,7 +108,9 @@ std::optional<std::vector<std::string>> expand_resume(int argc, char** argv) {
   // --shard (compare) says which cells this process computes, --nproc/--dist-timeout how many
   // processes compute them; saved ones are never reused (a multi-process run resumes as one process,
   // except pretrain, which takes a new --nproc).
-  const std::vector<std::string> runtime = {"--threads", "--device", "--shard", "--nproc", "--dist-timeout"};
+  const std::vector<std::string> never_reused = {"--shard", "--nproc", "--dist-timeout"};
+  std::vector<std::string> runtime = {"--threads", "--device"};
+  runtime.insert(runtime.end(), never_reused.begin(), never_reused.end());
   std::vector<std::string> overrides;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
@@ -133,16 +135,18 @@ std::optional<std::vector<std::string>> expand_resume(int argc, char** argv) {
   // Drop a saved --resume/--quiet, point --out at DIR (the folder may have moved).
   std::vector<std::string> cleaned;
   for (size_t i = 0; i < out.size(); ++i) {
-    bool overridden = false;  // a flag given anew (never a value: a saved '2' is not '--nproc 2')
-    for (size_t k = 0; k < overrides.size(); k += 2) overridden = overridden || overrides[k] == out[i];
-    if (out[i] == "--resume" || out[i] == "--out" || out[i] == "--shard" || out[i] == "--nproc" ||
-        out[i] == "--dist-timeout" || overridden) {
+    bool dropped = out[i] == "--resume" || out[i] == "--out" ||
+                   std::find(never_reused.begin(), never_reused.end(), out[i]) != never_reused.end();
+    // A flag given anew (never a value: a saved '2' is not '--nproc 2').
+    for (size_t k = 0; k < overrides.size(); k += 2) dropped = dropped || overrides[k] == out[i];
+    if (dropped) {
       ++i;
       continue;
     }
     bool saved_only = out[i] == "--quiet" || out[i] == "-q";
-    for (const char* prefix : {"--resume=", "--out=", "--shard=", "--nproc=", "--dist-timeout="})
-      saved_only = saved_only || out[i].rfind(prefix, 0) == 0;
+    for (const std::string& flag : {std::string("--resume"), std::string("--out")})
+      saved_only = saved_only || out[i].rfind(flag + "=", 0) == 0;
+    for (const auto& flag : never_reused) saved_only = saved_only || out[i].rfind(flag + "=", 0) == 0;
     if (saved_only) continue;
     cleaned.push_back(out[i]);
   }
