@@ -54,6 +54,11 @@ TEST_F(CompareCli, RunsEveryCellOnceWritesTablesAndResumesOnlyMissingCells) {
   EXPECT_NE(t3.find("| bipeft |"), std::string::npos);
   EXPECT_EQ(t3.find("| lora |"), std::string::npos);  // no search time for manual methods
   EXPECT_EQ(std::filesystem::exists(out + "/cells/rte/bipeft/seed-42/search_state.safetensors"), false);
+  // Every trained cell keeps its adapter, with the structure it trained (the searched one for bipeft).
+  for (const char* cell : {"rte/bipeft/seed-42", "sst2/lora/seed-43", "rte/random/seed-43"})
+    EXPECT_TRUE(std::filesystem::exists(out + "/cells/" + cell + "/adapter/adapter.safetensors")) << cell;
+  EXPECT_EQ(nlohmann::json::parse(test::slurp(out + "/cells/rte/bipeft/seed-42/adapter/structure.json"))["modules"],
+            nlohmann::json::parse(test::slurp(out + "/cells/rte/bipeft/seed-42/structure.json"))["modules"]);
 
   // A finished compare is refused; with one cell removed (and the finished marker), --resume recomputes
   // only that cell and the tables come back with the same other cells.

@@ -13,6 +13,7 @@
 #include "bipeft/io/json_util.h"
 #include "bipeft/io/jsonl_writer.h"
 #include "bipeft/model/t5_weights.h"
+#include "bipeft/peft/adapter_io.h"
 #include "bipeft/peft/peft_model.h"
 #include "bipeft/peft/structure.h"
 #include "bipeft/search/search_options.h"
@@ -71,6 +72,9 @@ CellResult trained_cell(CellResult cell, const CompareGrid& g, const GridShare& 
   cctx.events = std::make_shared<io::JsonlWriter>(dir + "/train_log.jsonl");
   peft::PeftModel model(backbone, structure, cell.seed);
   auto trained = train::train_model(*model, tok, task, topts, cctx, tck);
+  if (g.keep_adapters && !structure.full_finetune)
+    peft::save_native_adapter(*model, dir + "/adapter",
+                              {{"base_model", g.model_dir}, {"task", cell.task}, {"method", cell.method}, {"seed", cell.seed}});
   cell.trainable_params = static_cast<double>(model->trainable_count());
   cell.retrain_seconds = trained.train_seconds + trained.eval_seconds;
   cell.dev = trained.best_dev.primary();

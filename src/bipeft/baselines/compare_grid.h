@@ -42,6 +42,9 @@ struct CompareGrid {
   double budget_params = 0;          // the search methods' budget, a parameter count
   std::string title;                 // the tables' title (e.g. the budget)
   int64_t backbone_params = 0;       // the model's parameter count (0: the grid loads the model to count)
+  // Each trained PEFT cell keeps its best-dev adapter (native format) in adapter/ of its folder; full
+  // fine-tuning cells keep none (a copy of the whole model each: train one with `bipeft train --method full`).
+  bool keep_adapters = true;
 
   /// ConfigError naming the field when the grid cannot run (no tasks or methods, a method listed twice
   /// or unknown, a task without a folder entry, seeds < 1, an out-of-range dropout).

@@ -84,7 +84,7 @@ Command add_compare_command(CLI::App& root) {
     double lr = 3e-4, retrain_lr = 3e-4, dropout = -1;
     eval::Decoding decoding = eval::Decoding::Generate;
     std::string format = "paper", shard;
-    bool overwrite = false;
+    bool overwrite = false, no_adapters = false;
     ResumeArgs resume;
     RuntimeOptions rt;
   };
@@ -128,6 +128,9 @@ Command add_compare_command(CLI::App& root) {
       ->capture_default_str();
   app->add_option("--format", o->format, "Text-to-text format: paper or t5")->capture_default_str();
   app->add_option("--dropout", o->dropout, "Override the model's dropout_rate");
+  app->add_flag("--no-adapters", o->no_adapters,
+                "Keep no trained adapters (by default each PEFT cell keeps its best-dev adapter in cells/TASK/METHOD/seed-N/adapter; "
+                "full fine-tuning cells never keep the model)");
   app->add_flag("--overwrite", o->overwrite, "Write into a non-empty --out (its old cells are deleted)");
   app->add_option("--shard", o->shard,
                   "I/N: compute only cells I, I+N, I+2N, ... (0-based, in run order) so N processes or machines "
@@ -224,6 +227,7 @@ Command add_compare_command(CLI::App& root) {
                                       {"dropout", o->dropout}};
             // Only when not the default, so that grids saved before the flag still resume.
             if (o->decoding != eval::Decoding::Generate) options["decoding"] = eval::decoding_name(o->decoding);
+            if (o->no_adapters) options["keep_adapters"] = false;
             o->out = prepare_run_dir(output_dir_of_rank(ctx, o->out), o->overwrite, o->resume, "compare", options, "results.json");
             const auto path = [&](const std::string& f) { return (fs::path(o->out) / f).string(); };
             if (!o->resume.resuming()) {
@@ -254,6 +258,7 @@ Command add_compare_command(CLI::App& root) {
             grid.budget_params = budget.params;
             grid.title = "budget " + budget.describe(backbone_params);
             grid.backbone_params = backbone_params;
+            grid.keep_adapters = !o->no_adapters;
             const auto outcome = baselines::run_compare_grid(grid, {o->out, shard, shards, o->resume.every}, ctx);
             if (!outcome.tables_written) {
               ctx.info("shard " + std::to_string(shard) + "/" + std::to_string(shards) + " done; " +
