@@ -6,6 +6,7 @@
 //   cells/<task>/<method>/seed-<s>/structure.json    search methods: the found structure + "trainable_params"
 //   cells/<task>/<method>/seed-<s>/trace.jsonl       search methods: the search's events
 //   cells/<task>/<method>/seed-<s>/train_log.jsonl   every trained method: the training events
+//   cells/<task>/<method>/seed-<s>/adapter/          trained PEFT cells (keep_adapters): the best-dev adapter
 //   cells/<task>/<method>/seed-<s>/{search,train}_state.safetensors  while a cell runs (removed when done)
 //   table1.md, table3.md, scores.svg, results.json   once every cell is done (summarize())
 // The grid's own events ("cell_start", "cell_done", "shard_done", "done") go to ctx.events.
