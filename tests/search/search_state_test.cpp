@@ -26,6 +26,7 @@ SearchState sample_state() {
   s.beta_choice = {0, 1, -1};
   s.curve = {{1, 300, 280}, {2, 290, 200}};
   s.sensitivity = {0.1, 0.2, 0.3};
+  s.sensitivity_spread = {0.01, 0.02, 0.0};
   s.detector_recent = {{1, 0, 1}, {1, 1, 0}};
   s.detector_seen = 9;
   s.rank_gains = {0.5, 0.25};
@@ -39,7 +40,8 @@ TEST(SearchState, JsonRoundTripKeepsEveryField) {
   // The key names earlier releases wrote (a saved search of theirs stays resumable).
   for (const char* key : {"step", "epoch", "batch", "done", "total_steps", "modules", "state", "sizes", "sensitivity",
                           "detector", "detector_seen", "k_rem", "last_trigger_step", "stage", "triggers", "filled",
-                          "beta_choice", "rank_gains", "epochs_run", "curve", "seconds", "gate_effect_samples"})
+                          "beta_choice", "rank_gains", "epochs_run", "curve", "seconds", "gate_effect_samples",
+                          "sensitivity_spread"})
     EXPECT_TRUE(j.contains(key)) << key;
   EXPECT_EQ(j.at("modules"), 3);
   const auto r = SearchState::from_json(j, "state.safetensors");
@@ -55,11 +57,13 @@ TEST(SearchState, JsonRoundTripKeepsEveryField) {
 
 TEST(SearchState, FieldsNewerThanAStateTakeTheirDefaults) {
   auto j = sample_state().to_json();
-  for (const char* key : {"last_trigger_step", "filled", "rank_gains", "gate_effect_samples"}) j.erase(key);
+  for (const char* key : {"last_trigger_step", "filled", "rank_gains", "gate_effect_samples", "sensitivity_spread"})
+    j.erase(key);
   const auto r = SearchState::from_json(j, "old.safetensors");
   EXPECT_EQ(r.last_trigger_step, -1);
   EXPECT_EQ(r.filled, 0);
   EXPECT_TRUE(r.rank_gains.empty());
+  EXPECT_TRUE(r.sensitivity_spread.empty());
   EXPECT_FALSE(r.gate_effect_samples.has_value());
   EXPECT_FALSE(r.to_json().contains("gate_effect_samples"));
 }

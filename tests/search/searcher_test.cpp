@@ -8,6 +8,7 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <cmath>
 #include <set>
 
 #include "bipeft/core/error.h"
@@ -424,14 +425,11 @@ TEST(Searcher, RankProbeOverSampledConfigurationsKeepsTheInvariantsAndIsDetermin
   EXPECT_NE(pa["losses"], pb["losses"]);
 }
 
-TEST(Searcher, ResumedGateEffectSearchEqualsAnUninterruptedOne) {
-  auto tweak = [](SearchOptions& o, SpaceOptions& space) {
-    o.criterion = Criterion::GateEffect;
-    o.trigger_gap = 2;
-    space.space = "lora";
-  };
-  const auto reference = run_tiny(2500, 6, 11, {}, 0, tweak);
-  ASSERT_TRUE(reference.result.completed);
+// A search stopped halfway and resumed from its state ends as the uninterrupted one (returned).
+template <typename Tweak>
+SearchRun expect_resumed_search_equals_uninterrupted(Tweak tweak) {
+  auto reference = run_tiny(2500, 6, 11, {}, 0, tweak);
+  EXPECT_TRUE(reference.result.completed);
   test::TempDir dir;
   train::Checkpointing ck;
   ck.path = dir / "search_state.safetensors";
@@ -443,6 +441,30 @@ TEST(Searcher, ResumedGateEffectSearchEqualsAnUninterruptedOne) {
   EXPECT_EQ(resumed.result.structure.to_json(), reference.result.structure.to_json());
   EXPECT_EQ(resumed.result.steps, reference.result.steps);
   EXPECT_EQ(resumed.result.curve, reference.result.curve);
+  return reference;
+}
+
+TEST(Searcher, ResumedGateEffectSearchEqualsAnUninterruptedOne) {
+  expect_resumed_search_equals_uninterrupted([](SearchOptions& o, SpaceOptions& space) {
+    o.criterion = Criterion::GateEffect;
+    o.trigger_gap = 2;
+    space.space = "lora";
+  });
+}
+
+TEST(Searcher, SignalToNoiseSelectionKeepsTheInvariantsAndResumesExactly) {
+  const auto run = expect_resumed_search_equals_uninterrupted([](SearchOptions& o, SpaceOptions&) { o.sensitivity_snr = true; });
+  expect_search_invariants(run, 2500, 6);
+  // The triggers saw ratios: positive and finite for every kept module, and not all equal.
+  std::set<double> scores;
+  for (const auto& e : run.events)
+    if (e["event"] == "trigger")
+      for (const auto& sc : e["scores"]) {
+        const double x = sc[1].get<double>();
+        EXPECT_TRUE(std::isfinite(x) && x > 0) << sc.dump();
+        scores.insert(x);
+      }
+  EXPECT_GT(scores.size(), 4u);
 }
 
 TEST(Searcher, SensitivityOptionsAreValidated) {
@@ -458,6 +480,10 @@ TEST(Searcher, SensitivityOptionsAreValidated) {
   EXPECT_EQ(o.to_json()["criterion"], "val");
   o.trigger_gap = -1;
   EXPECT_THROW_WITH(o.validate(), ConfigError, "SearchOptions.trigger_gap must be >= 0");
+  o.trigger_gap = 0;
+  o.criterion = Criterion::GateEffect;
+  o.sensitivity_snr = true;
+  EXPECT_THROW_WITH(o.validate(), ConfigError, "SearchOptions.sensitivity_snr is true, but criterion gate_effect");
 }
 
 TEST(Searcher, RunWithAnAlphaPhaseEndsWithinTenPercentBelowTheBudget) {

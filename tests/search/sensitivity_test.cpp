@@ -97,6 +97,42 @@ TEST(Sensitivity, CosineWeightsTheValidationRecord) {
   EXPECT_EQ(tracker.smoothed()[0], before);
 }
 
+TEST(Sensitivity, SignalToNoiseScoresIgnoreAModulesGradientScaleAndPreferSteadyRecords) {
+  // Module b sees module a's gradients times 5 (as a module nearer the output might); module c sees the
+  // same mean gradient as a with twice a's spread around it.
+  const std::vector<double> g = {1.0, 3.0, 2.0, 1.5, 2.5, 1.0, 3.0, 2.0};
+  const auto run = [&](bool snr, double scale, double spread) {
+    OneModule one;
+    SensitivityTracker tracker(1, SensitivityOptions{0.8, Criterion::Train, true, snr});
+    for (double x : g) {
+      one.set(scale * (2.0 + spread * (x - 2.0)));
+      tracker.update_from_train(one.modules);
+    }
+    return std::make_pair(tracker.scores()[0], tracker.smoothed()[0]);
+  };
+  const auto a = run(true, 1.0, 1.0), b = run(true, 5.0, 1.0), c = run(true, 1.0, 2.0);
+  EXPECT_NEAR(b.second, 5.0 * a.second, 1e-9);  // the plain score follows the scale
+  EXPECT_NEAR(b.first, a.first, 1e-9 * a.first);  // the ratio does not
+  EXPECT_GT(a.first, 0.0);
+  EXPECT_LT(c.first, a.first);  // a noisier module scores lower
+  // Without snr the scores are the smoothed sensitivities and no spread is kept.
+  const auto plain = run(false, 1.0, 1.0);
+  EXPECT_DOUBLE_EQ(plain.first, plain.second);
+  EXPECT_DOUBLE_EQ(plain.second, a.second);
+}
+
+TEST(Sensitivity, SpreadRoundTripsThroughRestoreAndSnrRefusesGateEffect) {
+  SensitivityTracker tracker(2, SensitivityOptions{0.9, Criterion::Train, true, true});
+  tracker.restore({2.0, 3.0}, {0.5, 0.0});
+  EXPECT_EQ(tracker.spread(), (std::vector<double>{0.5, 0.0}));
+  EXPECT_EQ(tracker.scores(), (std::vector<double>{4.0, 0.0}));  // no spread yet: 0, never a division by 0
+  tracker.restore({2.0, 3.0});                                    // a state saved without spreads
+  EXPECT_EQ(tracker.spread(), (std::vector<double>{0.0, 0.0}));
+  EXPECT_THROW_WITH(tracker.restore({1.0}), ConfigError, "resume with the original options");
+  EXPECT_THROW_WITH(SensitivityTracker(1, SensitivityOptions{0.9, Criterion::GateEffect, true, true}), ConfigError,
+                    "gate_effect");
+}
+
 TEST(Sensitivity, ARecordCountsOnlyTheParametersActiveAtTheModulesRank) {
   // The same products per active parameter at rank 1 and at rank 2 give the same score: theta * grad
   // is zero outside the active slice, so a module must not score lower for the rank it ran at.

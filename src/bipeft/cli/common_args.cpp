@@ -215,6 +215,9 @@ void add_selection_options(CLI::App& app, search::SearchOptions& s) {
   app.add_flag("--dim-then-binary", [&s](int64_t) { s.stage_order = "dim-then-binary"; },
                "Ablation (Table 2): architecture steps search beta until half the triggers fired, then alpha");
   app.add_option("--ema", s.ema, "Sensitivity EMA factor (Eq. 4; the official code has 0.85, which follows noise: docs/search.md)")->capture_default_str();
+  app.add_flag("--sensitivity-snr", s.sensitivity_snr,
+               "Ours: select by each module's smoothed sensitivity over the EMA of its records' spread (a signal-to-noise "
+               "ratio, AdaLoRA's uncertainty term as a divisor), which a module's gradient scale (e.g. its depth) does not move");
   app.add_flag("--signed-sensitivity", [&s](int64_t) { s.abs_grad = false; },
                "Records are -sum(theta*grad) (first-order loss increase on shrinking a module) instead of sum|theta*grad|");
 }

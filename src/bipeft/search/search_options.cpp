@@ -26,6 +26,9 @@ void SearchOptions::validate() const {
   if (trigger_gap < 0) bad("trigger_gap", "must be >= 0");
   if (!(threshold > 0 && threshold <= 1)) bad("threshold", "must be in (0, 1]");
   if (!(ema >= 0 && ema < 1)) bad("ema", "must be in [0, 1)");
+  if (sensitivity_snr && criterion == Criterion::GateEffect)
+    bad("sensitivity_snr", "is true, but criterion gate_effect fits its scores instead of averaging records; use a product "
+                           "criterion (e.g. tra_val_cos1) with it");
   if (criterion == Criterion::GateEffect && !gumbel)
     bad("gumbel", "is false, but criterion gate_effect fits the loss on the Gumbel on/off samples (it cannot run "
                   "with gumbel = false)");
@@ -85,7 +88,7 @@ const std::vector<std::string>& stage_order_names() {
 }
 
 nlohmann::json SearchOptions::to_json() const {
-  return {{"ranks", ranks},
+  nlohmann::json j = {{"ranks", ranks},
           {"epochs", epochs},
           {"prune_begin_epoch", prune_begin_epoch},
           {"max_triggers", max_triggers},
@@ -123,6 +126,8 @@ nlohmann::json SearchOptions::to_json() const {
           {"early_selection", early_selection},
           {"gumbel", gumbel},
           {"max_train_examples", max_train_examples}};
+  if (sensitivity_snr) j["sensitivity_snr"] = true;  // only when on: runs saved before the option still resume
+  return j;
 }
 
 std::pair<int64_t, int64_t> paper_task_schedule(const std::string& task) {

@@ -32,6 +32,7 @@ struct SearchOptions {
   double ema = 0.97;                    // sensitivity EMA factor (§6; the code has 0.85: docs/search.md)
   Criterion criterion = Criterion::TrainValCos1;  // how train/validation records make S_i (§6, --prune_criterion)
   bool abs_grad = true;                 // false: signed records -sum(theta*g) (§6, the code's --no_abs_grad)
+  bool sensitivity_snr = false;         // ours: select by S_bar over the EMA of its records' spread (SensitivityOptions::snr)
   bool budget_fill = true;              // ours: the final rank fix raises ranks while they fit the budget
   // Rank search (ours; docs/search.md "Rank search"). Which rank a kept ranked module trains at in a
   // weight step: "argmax" (the paper: argmax beta, so components above it never train), "uniform" (a

@@ -19,6 +19,7 @@ nlohmann::json SearchState::to_json() const {
                       {"state", mods},
                       {"sizes", sizes},
                       {"sensitivity", sensitivity},
+                      {"sensitivity_spread", sensitivity_spread},
                       {"detector", detector_recent},
                       {"detector_seen", detector_seen},
                       {"k_rem", remaining_triggers},
@@ -65,6 +66,7 @@ SearchState SearchState::from_json(const nlohmann::json& j, const std::string& s
   f.get_or("last_trigger_step", s.last_trigger_step, int64_t{-1});
   f.get_or("filled", s.filled, int64_t{0});
   f.get_or("rank_gains", s.rank_gains, std::vector<double>{});
+  f.get_or("sensitivity_spread", s.sensitivity_spread, std::vector<double>{});
   if (j.contains("gate_effect_samples")) {
     int64_t n = 0;
     f.get("gate_effect_samples", n);

@@ -45,6 +45,7 @@ struct SearchState {
 
   // Snapshots of what other objects own, taken when the state is saved.
   std::vector<double> sensitivity;                 // SensitivityTracker::smoothed()
+  std::vector<double> sensitivity_spread;          // SensitivityTracker::spread() (empty in older states)
   std::deque<std::vector<double>> detector_recent;  // TriggerDetector::recent()
   int64_t detector_seen = 0;
   std::vector<double> rank_gains;                  // Architecture::rank_gains() (empty in older states)

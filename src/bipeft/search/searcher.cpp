@@ -168,7 +168,7 @@ Searcher::Impl::Impl(model::T5Model backbone, const text::Tokenizer& tok, const 
       rank_draw_(rank_draw_of(o_.rank_training)),
       prunable_(arch_.modules.size(), true),
       detector_(o_.window, o_.threshold),
-      tracker_(arch_.modules.size(), SensitivityOptions{o_.ema, o_.criterion, o_.abs_grad}) {
+      tracker_(arch_.modules.size(), SensitivityOptions{o_.ema, o_.criterion, o_.abs_grad, o_.sensitivity_snr}) {
   at::manual_seed(dp_.process_seed(ctx.seed));  // dropout
   halves_ = tokenize_search_halves(tok, task, o_.max_train_examples);
   ablation_n_ = std::min<int64_t>(o_.ablation_rows, static_cast<int64_t>(halves_.val.size()));
@@ -252,10 +252,11 @@ nlohmann::json Searcher::Impl::fix_all(const std::vector<size_t>& free, bool fin
     double others = shared_params_ + arch_.kept_params();  // everything kept but the free modules
     std::vector<std::vector<double>> counts;
     std::vector<double> s;
+    const auto scores = tracker_.scores();
     for (size_t i : free) {
       others -= arch_.current_params(i);
       counts.push_back(arch_.modules[i].counts);
-      s.push_back(tracker_.smoothed()[i]);
+      s.push_back(scores[i]);
     }
     chosen = fill_ranks_to_budget(counts, chosen, s, budget_ - others, /*may_lower=*/final_fix);
   }
@@ -375,11 +376,12 @@ int64_t Searcher::Impl::choose_rank(size_t i) {
   return k >= 0 ? k : fallback;
 }
 
-// What a trigger's decision saw: [id, smoothed sensitivity, alpha's on-probability, softmax(beta)
+// What a trigger's decision saw: [id, sensitivity score (smoothed; over its spread with snr), alpha's on-probability, softmax(beta)
 // (ranked modules; [] otherwise), the ablation score (with --ablation-rows)] of every module kept so far.
 nlohmann::json Searcher::Impl::trigger_scores(const std::vector<double>& removal_scores) const {
   nlohmann::json scores = nlohmann::json::array();
   const auto p_on = arch_.on_probabilities();
+  const auto sensitivity = tracker_.scores();
   const auto p_rank = has_ranked_ ? at::softmax(arch_.beta.detach().to(at::kDouble), -1).cpu().contiguous() : at::Tensor();
   for (size_t i = 0; i < arch_.modules.size(); ++i) {
     const auto& m = arch_.modules[i];
@@ -389,7 +391,7 @@ nlohmann::json Searcher::Impl::trigger_scores(const std::vector<double>& removal
       const double* row = p_rank.data_ptr<double>() + m.beta_row * p_rank.size(1);
       ranks.assign(row, row + p_rank.size(1));
     }
-    nlohmann::json row = {m.module->id(), tracker_.smoothed()[i], p_on[i], ranks};
+    nlohmann::json row = {m.module->id(), sensitivity[i], p_on[i], ranks};
     if (ablation_n_ > 0) row.push_back(removal_scores[i]);
     scores.push_back(std::move(row));
   }
@@ -440,7 +442,7 @@ void Searcher::Impl::trigger() {
   ++state.triggers;
   for (size_t i = 0; i < state.sizes.size(); ++i)
     if (arch_.modules[i].ranked) state.sizes[i] = expected[i];
-  const auto removal_scores = ablation_n_ > 0 ? ablation_scores() : tracker_.smoothed();
+  const auto removal_scores = ablation_n_ > 0 ? ablation_scores() : tracker_.scores();
   auto scores = trigger_scores(removal_scores);
   auto gone = modules_to_remove(removal_scores, removed_flags(), prunable_, state.sizes, delta, /*force_one=*/!last,
                                 o_.removal_in_order);
@@ -482,7 +484,7 @@ void Searcher::Impl::select_early(double* stability, bool* fired) {
     history_.push_back(arch_.beta.detach().clone());
     if (o_.rank_window > 0 && static_cast<int64_t>(history_.size()) > o_.rank_window) history_.erase(history_.begin());
   }
-  auto ind = importance_indicator(tracker_.smoothed(), removed_flags(), state.sizes, module_budget_);
+  auto ind = importance_indicator(tracker_.scores(), removed_flags(), state.sizes, module_budget_);
   *fired = detector_.update(ind, stability);
   // --trigger-gap: the structure left by the last trigger trains for a while before the next.
   if (*fired && o_.trigger_gap > 0 && state.last_trigger_step >= 0 && state.step - state.last_trigger_step < o_.trigger_gap)
@@ -587,7 +589,7 @@ void Searcher::Impl::restore() {
     arch_.modules[i].fixed = saved.decisions[i].fixed;
     arch_.modules[i].fixed_index = saved.decisions[i].fixed_index;
   }
-  tracker_.restore(saved.sensitivity);
+  tracker_.restore(saved.sensitivity, saved.sensitivity_spread);
   if (auto* reg = tracker_.regression()) {
     if (!saved.gate_effect_samples)
       throw FormatError(ck_.path + ": the saved search has no gate_effect state; resume with the original options");
@@ -607,6 +609,7 @@ void Searcher::Impl::save(int64_t epoch, int64_t next_batch) {
   for (size_t i = 0; i < arch_.modules.size(); ++i)
     state.decisions[i] = {arch_.modules[i].removed, arch_.modules[i].fixed, static_cast<int64_t>(arch_.modules[i].fixed_index)};
   state.sensitivity = tracker_.smoothed();
+  state.sensitivity_spread = tracker_.spread();
   state.detector_recent = detector_.recent();
   state.detector_seen = detector_.seen();
   state.rank_gains = arch_.rank_gains();
@@ -698,7 +701,7 @@ SearchResult Searcher::Impl::finish() {
     std::vector<double> exact(arch_.modules.size());
     for (size_t i = 0; i < exact.size(); ++i) exact[i] = arch_.current_params(i);
     const double excess = arch_.kept_params() + shared_params_ - budget_;
-    for (size_t i : repair_to_budget(tracker_.smoothed(), removed_flags(), prunable_, exact, excess)) {
+    for (size_t i : repair_to_budget(tracker_.scores(), removed_flags(), prunable_, exact, excess)) {
       arch_.modules[i].removed = true;
       ++result.repaired;
     }

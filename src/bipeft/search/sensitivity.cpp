@@ -36,7 +36,9 @@ std::vector<at::Tensor> weight_gradient_products(const peft::PeftModule& m) {
 }
 
 SensitivityTracker::SensitivityTracker(size_t modules, SensitivityOptions options)
-    : smoothed_(modules, 0.0), val_(modules), val_n_(modules, 0.0), o_(options) {
+    : smoothed_(modules, 0.0), spread_(modules, 0.0), val_(modules), val_n_(modules, 0.0), o_(options) {
+  if (o_.snr && o_.criterion == Criterion::GateEffect)
+    throw ConfigError("sensitivity: the signal-to-noise score (snr) needs a product criterion, not gate_effect");
   if (o_.criterion == Criterion::GateEffect) {
     // Memory of about max(100, 4 (N + 1)) samples: enough to fit N effects, short enough to follow
     // the weights as they train.
@@ -114,7 +116,26 @@ void SensitivityTracker::update_from_train(const std::vector<SearchModule>& modu
     const double s = step_sensitivity(o_.criterion, tr, va, cos, active_params(*modules[i].module), val_n_[i]);
     last_[i] = std::isfinite(s) ? s : 0.0;
     smoothed_[i] = o_.ema * smoothed_[i] + (1.0 - o_.ema) * last_[i];
+    if (o_.snr) spread_[i] = o_.ema * spread_[i] + (1.0 - o_.ema) * std::abs(last_[i] - smoothed_[i]);
   }
+}
+
+std::vector<double> SensitivityTracker::scores() const {
+  if (!o_.snr) return smoothed_;
+  std::vector<double> out(smoothed_.size(), 0.0);
+  for (size_t i = 0; i < out.size(); ++i)
+    if (spread_[i] > 0) out[i] = smoothed_[i] / spread_[i];
+  return out;
+}
+
+void SensitivityTracker::restore(std::vector<double> smoothed, std::vector<double> spread) {
+  if (spread.empty()) spread.assign(smoothed.size(), 0.0);
+  if (smoothed.size() != smoothed_.size() || spread.size() != smoothed_.size())
+    throw ConfigError("search state: sensitivities for " + std::to_string(smoothed.size()) + " modules (spread " +
+                      std::to_string(spread.size()) + ") where the search has " + std::to_string(smoothed_.size()) +
+                      "; resume with the original options");
+  smoothed_ = std::move(smoothed);
+  spread_ = std::move(spread);
 }
 
 }  // namespace bipeft::search

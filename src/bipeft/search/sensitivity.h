@@ -36,6 +36,11 @@ struct SensitivityOptions {
   /// true: records are sum|theta * g| (Eq. 1-2); false: -sum(theta * g), the first-order loss
   /// increase when the module's weights are scaled towards zero (the code's --no_abs_grad).
   bool abs_grad = true;
+  /// Ours: a module's score is S_bar / U_bar, where U_bar = ema * U_bar + (1 - ema) * |S_i - S_bar| is the
+  /// EMA of its step records' spread (AdaLoRA's uncertainty term): a signal-to-noise ratio, which does not
+  /// change when a module's products are all scaled by one factor (e.g. by its distance from the output).
+  /// Product criteria only (gate_effect scores are fitted, not averaged).
+  bool snr = false;
 };
 
 class SensitivityTracker {
@@ -57,12 +62,18 @@ class SensitivityTracker {
   void update_from_train(const std::vector<SearchModule>& modules);
 
   const std::vector<double>& smoothed() const { return smoothed_; }
+  /// U_bar per module (zeros unless options.snr).
+  const std::vector<double>& spread() const { return spread_; }
+  /// What selection reads: S_bar, or with options.snr S_bar / U_bar (0 while U_bar is 0).
+  std::vector<double> scores() const;
   /// The last per-step sensitivities (before smoothing).
   const std::vector<double>& last() const { return last_; }
-  void restore(std::vector<double> smoothed) { smoothed_ = std::move(smoothed); }
+  /// From a saved state; `spread` may be empty (a state without it: zeros).
+  void restore(std::vector<double> smoothed, std::vector<double> spread = {});
 
  private:
   std::vector<double> smoothed_;
+  std::vector<double> spread_;
   std::vector<double> last_;
   std::vector<std::vector<at::Tensor>> val_;  // per module: v per parameter tensor (undefined = no gradient)
   std::vector<double> val_n_;                 // per module: its active parameters in the validation step
