@@ -17,6 +17,7 @@
 #include "bipeft/data/task.h"
 #include "bipeft/peft/peft_model.h"
 #include "test_util.h"
+#include "bipeft/core/autocast.h"
 #include "tiny_models.h"
 
 namespace bipeft::baselines {
@@ -218,6 +219,24 @@ TEST(AdaLora, TheOrthogonalityTermMakesTheFactorsMoreOrthonormal) {
   EXPECT_NEAR(with.first, without.first, 1e-9);  // same start
   EXPECT_LT(with.second, with.first);
   EXPECT_LT(with.second, without.second);
+}
+
+// regression, was a defect in adalora.cpp: under --autocast bf16 the Gram matrices were bf16 and CPU LibTorch 1.13
+// has no bf16 `eye` (bipeft compare --autocast bf16 stopped at its first AdaLoRA cell).
+TEST(AdaLora, TheOrthogonalityTermIsFloat32UnderBf16Autocast) {
+  auto gen = at::detail::createCPUGenerator(7);
+  const auto a = at::randn({4, 16}, gen), b = at::randn({16, 4}, gen);
+  const double reference = orthogonality_penalty({a}, {b}).item<double>();
+  const AutocastScope on(c10::Device(c10::kCPU), true);
+  const auto under = orthogonality_penalty({a}, {b});
+  EXPECT_EQ(under.scalar_type(), at::kFloat);
+  EXPECT_NEAR(under.item<double>(), reference, 1e-6 * reference);
+  AdaTiny t;
+  AdaLoraOptions ao;
+  ao.final_steps = 2;
+  const auto r = adalora_search(test::tiny_t5_with_real_vocab(3), t.tok, t.task, {}, t.options(), ao, 2500, RunContext{});
+  EXPECT_TRUE(r.completed);
+  EXPECT_LE(r.params, 2500);
 }
 
 TEST(AdaLora, NeedsLoraInTheSpaceAndDispatchesByName) {

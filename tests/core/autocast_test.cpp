@@ -40,6 +40,21 @@ TEST(Autocast, ScopeRunsProductsInBf16AndRestores) {
   EXPECT_EQ(at::linear(x, w).scalar_type(), at::kFloat);
 }
 
+TEST(Autocast, APauseRunsFloat32InsideAScopeAndRestoresIt) {
+  const auto x = at::randn({4, 8}), w = at::randn({3, 8});
+  {
+    const AutocastPause nothing_to_pause;
+    EXPECT_EQ(at::linear(x, w).scalar_type(), at::kFloat);
+  }
+  EXPECT_EQ(at::linear(x, w).scalar_type(), at::kFloat);  // a pause outside a scope enables nothing
+  const AutocastScope on(c10::Device(c10::kCPU), true);
+  {
+    const AutocastPause pause;
+    EXPECT_EQ(at::linear(x, w).scalar_type(), at::kFloat);
+  }
+  EXPECT_EQ(at::linear(x, w).scalar_type(), at::kBFloat16);
+}
+
 // A scope that spans optimizer steps (the CLI wraps a whole train/search run in one) must see each
 // step's weights. Autocast caches the bf16 copy of a weight that requires grad; with the cache on,
 // the second product below would reuse the first weights and training under --autocast would not

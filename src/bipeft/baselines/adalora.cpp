@@ -10,6 +10,7 @@
 #include <torch/optim/adamw.h>
 
 #include "bipeft/baselines/prune_peft.h"
+#include "bipeft/core/autocast.h"
 #include "bipeft/core/error.h"
 #include "bipeft/core/strings.h"
 #include "bipeft/core/timer.h"
@@ -42,6 +43,7 @@ void AdaLoraOptions::validate() const {
 }
 
 at::Tensor orthogonality_penalty(const std::vector<at::Tensor>& down, const std::vector<at::Tensor>& up) {
+  const AutocastPause float32;  // in the factors' own precision under --autocast bf16 (3 digits would hide it)
   at::Tensor sum;
   int64_t n = 0;
   auto add = [&](const at::Tensor& gram) {

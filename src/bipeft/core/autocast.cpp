@@ -21,21 +21,21 @@ namespace {
 // LibTorch 2.4 replaced the per-device autocast calls by ones taking the device type.
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
 bool autocast_enabled(bool cuda) { return at::autocast::is_autocast_enabled(cuda ? at::kCUDA : at::kCPU); }
+void enable_autocast(bool cuda, bool on) { at::autocast::set_autocast_enabled(cuda ? at::kCUDA : at::kCPU, on); }
 void set_autocast(bool cuda, bool on) {
-  const auto type = cuda ? at::kCUDA : at::kCPU;
-  at::autocast::set_autocast_dtype(type, at::kBFloat16);
-  at::autocast::set_autocast_enabled(type, on);
+  at::autocast::set_autocast_dtype(cuda ? at::kCUDA : at::kCPU, at::kBFloat16);
+  enable_autocast(cuda, on);
 }
 #else
 bool autocast_enabled(bool cuda) { return cuda ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled(); }
+void enable_autocast(bool cuda, bool on) {
+  if (cuda) at::autocast::set_enabled(on);
+  else at::autocast::set_cpu_enabled(on);
+}
 void set_autocast(bool cuda, bool on) {
-  if (cuda) {
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(on);
-  } else {
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    at::autocast::set_cpu_enabled(on);
-  }
+  if (cuda) at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+  else at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+  enable_autocast(cuda, on);
 }
 #endif
 
@@ -61,6 +61,16 @@ AutocastScope::~AutocastScope() {
   if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
   set_autocast(cuda_, was_enabled_);
   at::autocast::set_autocast_cache_enabled(was_caching_);
+}
+
+AutocastPause::AutocastPause() : cpu_(autocast_enabled(false)), cuda_(autocast_enabled(true)) {
+  if (cpu_) enable_autocast(false, false);
+  if (cuda_) enable_autocast(true, false);
+}
+
+AutocastPause::~AutocastPause() {
+  if (cpu_) enable_autocast(false, true);
+  if (cuda_) enable_autocast(true, true);
 }
 
 bool cpu_has_fast_bf16() {

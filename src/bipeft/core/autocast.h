@@ -28,6 +28,20 @@ class AutocastScope {
   bool active_ = false, cuda_ = false, was_enabled_ = false, was_caching_ = true;
 };
 
+/// Float32 inside: pauses autocast (CPU and CUDA) for its lifetime and restores it afterwards, for
+/// small computations whose precision matters more than their speed (e.g. AdaLoRA's orthogonality
+/// term: a bf16 Gram matrix holds about 3 significant digits, and CPU LibTorch 1.13 has no bf16 `eye`).
+class AutocastPause {
+ public:
+  AutocastPause();
+  ~AutocastPause();
+  AutocastPause(const AutocastPause&) = delete;
+  AutocastPause& operator=(const AutocastPause&) = delete;
+
+ private:
+  bool cpu_ = false, cuda_ = false;
+};
+
 /// True when this CPU advertises AMX-BF16 or AVX512-BF16 (Linux /proc/cpuinfo; false elsewhere):
 /// where --autocast bf16 is expected to pay.
 bool cpu_has_fast_bf16();
