@@ -65,6 +65,7 @@ TEST_F(CompareCli, RunsEveryCellOnceWritesTablesAndResumesOnlyMissingCells) {
   auto again = test::run_cli("compare --resume " + out + " --quiet");
   EXPECT_EQ(again.code, 2) << again.err;
   const auto kept_cell = test::slurp(out + "/cells/sst2/lora/seed-43/result.json");
+  const auto searched_trace = test::slurp(out + "/cells/rte/s3delta/seed-43/trace.jsonl");
   std::filesystem::remove(out + "/cells/rte/s3delta/seed-43/result.json");
   std::filesystem::remove(out + "/results.json");
   auto resumed = test::run_cli("compare --resume " + out + " --quiet");
@@ -79,7 +80,10 @@ TEST_F(CompareCli, RunsEveryCellOnceWritesTablesAndResumesOnlyMissingCells) {
     if (c["task"] == "rte" && c["method"] == "s3delta" && c["seed"] == 43) {
       EXPECT_EQ(c["trainable_params"], redone["trainable_params"]);  // deterministic: the same structure
       EXPECT_EQ(c["test"], redone["test"]);
+      EXPECT_EQ(c["search_seconds"], redone["search_seconds"]);  // the finished search's, not a new one's
     }
+  // Its search had finished (structure.json): the resumed cell trained that structure without searching again.
+  EXPECT_EQ(test::slurp(out + "/cells/rte/s3delta/seed-43/trace.jsonl"), searched_trace);
 }
 
 TEST_F(CompareCli, ShardsShareOneRunAndTheLastWritesTheSameTablesAsOneProcess) {

@@ -52,7 +52,15 @@ CellResult trained_cell(CellResult cell, const CompareGrid& g, const GridShare& 
   auto topts = g.train;
   topts.epochs = g.retrain_epochs > 0 ? g.retrain_epochs : (g.search_epochs > 0 ? g.search_epochs : schedule.paper_epochs);
   peft::Structure structure;
-  if (is_search_method(cell.method)) {
+  const auto structure_file = dir + "/structure.json";
+  if (is_search_method(cell.method) && io::is_file(structure_file)) {
+    // The search finished before the cell was interrupted (in its training): the same structure, without
+    // a second search. structure.json is written atomically, so it is whole or absent.
+    const auto sj = io::read_json_file(structure_file);
+    structure = peft::Structure::from_json(sj, structure_file);
+    cell.searched = true;
+    cell.search_seconds = sj.value("search_seconds", 0.0);
+  } else if (is_search_method(cell.method)) {
     const auto ck = train::Checkpointing::at(dir, "search_state.safetensors", share.checkpoint_every, true);
     train::rewind_log(dir + "/trace.jsonl", ck.path, "search");  // emptied when there is no state
     cctx.events = std::make_shared<io::JsonlWriter>(dir + "/trace.jsonl");
@@ -63,7 +71,8 @@ CellResult trained_cell(CellResult cell, const CompareGrid& g, const GridShare& 
     cell.search_seconds = found.seconds;
     auto sj = structure.to_json();
     sj["trainable_params"] = found.params;
-    io::write_json_atomic(dir + "/structure.json", sj);
+    sj["search_seconds"] = found.seconds;
+    io::write_json_atomic(structure_file, sj);
   } else {
     structure = peft::manual_structure({cell.method}, g.manual_rank, {}, backbone->sites());
   }
