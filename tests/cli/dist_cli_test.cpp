@@ -157,6 +157,7 @@ TEST_F(DistCli, CompareWithTwoProcessesGivesTheOneProcessCellsForEverySearchMeth
   for (const auto& f : std::filesystem::recursive_directory_iterator(tmp / "one/cells")) {
     const auto rel = std::filesystem::relative(f.path(), tmp / "one").string();
     const auto name = f.path().filename().string();
+    if (f.path().parent_path().filename() == "adapter") continue;  // each cell's trained adapter (compared by its scores)
     if (name == "structure.json") {
       ++structures;
       EXPECT_EQ(nlohmann::json::parse(slurp(f.path().string())), nlohmann::json::parse(slurp(tmp / "two/" + rel))) << rel;

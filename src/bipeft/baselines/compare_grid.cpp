@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <optional>
 
 #include "bipeft/baselines/search_method.h"
@@ -34,6 +35,19 @@ CellResult constant_cell(CellResult cell, const data::TaskData& task) {
   return cell;
 }
 
+// The seconds of the search a cell's trace ends with ("done" event), 0 when it has none (structure.json
+// stays free of timings, so two runs' structures compare equal).
+double finished_search_seconds(const std::string& trace) {
+  std::ifstream in(trace);
+  double seconds = 0;
+  for (std::string line; std::getline(in, line);) {
+    const auto e = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (e.is_object() && e.value("event", "") == "done" && e.contains("result") && e["result"].is_object())
+      seconds = e["result"].value("seconds", 0.0);
+  }
+  return seconds;
+}
+
 // A search (search methods) or a manual structure, then training; the cell's logs and states in `dir`.
 CellResult trained_cell(CellResult cell, const CompareGrid& g, const GridShare& share, const data::TaskData& task,
                         const std::string& dir, const RunContext& ctx) {
@@ -56,10 +70,9 @@ CellResult trained_cell(CellResult cell, const CompareGrid& g, const GridShare& 
   if (is_search_method(cell.method) && io::is_file(structure_file)) {
     // The search finished before the cell was interrupted (in its training): the same structure, without
     // a second search. structure.json is written atomically, so it is whole or absent.
-    const auto sj = io::read_json_file(structure_file);
-    structure = peft::Structure::from_json(sj, structure_file);
+    structure = peft::Structure::from_json(io::read_json_file(structure_file), structure_file);
     cell.searched = true;
-    cell.search_seconds = sj.value("search_seconds", 0.0);
+    cell.search_seconds = finished_search_seconds(dir + "/trace.jsonl");
   } else if (is_search_method(cell.method)) {
     const auto ck = train::Checkpointing::at(dir, "search_state.safetensors", share.checkpoint_every, true);
     train::rewind_log(dir + "/trace.jsonl", ck.path, "search");  // emptied when there is no state
@@ -71,7 +84,6 @@ CellResult trained_cell(CellResult cell, const CompareGrid& g, const GridShare& 
     cell.search_seconds = found.seconds;
     auto sj = structure.to_json();
     sj["trainable_params"] = found.params;
-    sj["search_seconds"] = found.seconds;
     io::write_json_atomic(structure_file, sj);
   } else {
     structure = peft::manual_structure({cell.method}, g.manual_rank, {}, backbone->sites());

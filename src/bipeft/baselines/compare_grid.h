@@ -3,8 +3,8 @@
 // engine, data and budget, each done once and kept on disk, so a grid resumes where it stopped and N
 // processes (shards) can share one output folder. Output contract, under `out`:
 //   cells/<task>/<method>/seed-<s>/result.json       the cell (CellResult::to_json), written last, atomically
-//   cells/<task>/<method>/seed-<s>/structure.json    search methods: the found structure + "trainable_params" and
-//                                                    "search_seconds" (a resumed cell that has it trains it, no new search)
+//   cells/<task>/<method>/seed-<s>/structure.json    search methods: the found structure + "trainable_params" (a
+//                                                    resumed cell that has it trains it without a new search)
 //   cells/<task>/<method>/seed-<s>/trace.jsonl       search methods: the search's events
 //   cells/<task>/<method>/seed-<s>/train_log.jsonl   every trained method: the training events
 //   cells/<task>/<method>/seed-<s>/adapter/          trained PEFT cells (keep_adapters): the best-dev adapter
