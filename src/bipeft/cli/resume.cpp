@@ -133,20 +133,19 @@ std::optional<std::vector<std::string>> expand_resume(int argc, char** argv) {
   if (out.front() != cmd)
     throw ConfigError("--resume " + dir + ": holds a '" + out.front() + "' run, not '" + cmd + "'");
   // Drop a saved --resume/--quiet, point --out at DIR (the folder may have moved).
+  std::vector<std::string> not_carried = {"--resume", "--out"};
+  not_carried.insert(not_carried.end(), never_reused.begin(), never_reused.end());
   std::vector<std::string> cleaned;
   for (size_t i = 0; i < out.size(); ++i) {
-    bool dropped = out[i] == "--resume" || out[i] == "--out" ||
-                   std::find(never_reused.begin(), never_reused.end(), out[i]) != never_reused.end();
+    bool dropped = std::find(not_carried.begin(), not_carried.end(), out[i]) != not_carried.end();
     // A flag given anew (never a value: a saved '2' is not '--nproc 2').
     for (size_t k = 0; k < overrides.size(); k += 2) dropped = dropped || overrides[k] == out[i];
     if (dropped) {
       ++i;
       continue;
     }
-    bool saved_only = out[i] == "--quiet" || out[i] == "-q";
-    for (const std::string& flag : {std::string("--resume"), std::string("--out")})
-      saved_only = saved_only || out[i].rfind(flag + "=", 0) == 0;
-    for (const auto& flag : never_reused) saved_only = saved_only || out[i].rfind(flag + "=", 0) == 0;
+    bool saved_only = out[i] == "--quiet" || out[i] == "-q";  // or one of not_carried as --flag=value
+    for (const auto& flag : not_carried) saved_only = saved_only || out[i].rfind(flag + "=", 0) == 0;
     if (saved_only) continue;
     cleaned.push_back(out[i]);
   }
