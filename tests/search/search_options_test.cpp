@@ -31,5 +31,24 @@ TEST(SearchOptions, DefaultScheduleRaisesTheEpochCapUntilTheTriggersFit) {
   EXPECT_EQ(default_search_schedule("rte", 200, o, 1).prune_begin, 0) << "prune begin below the cap";
 }
 
+TEST(SearchOptions, SpreadTriggerGapIsHalfTheStepsAfterPruneBeginOverK) {
+  SearchOptions o;
+  o.epochs = 8;
+  o.prune_begin_epoch = 1;
+  o.max_triggers = 20;
+  EXPECT_EQ(o.trigger_gap, kTriggerGapSpread) << "spread by default";
+  o.trigger_gap = 0;
+  EXPECT_EQ(effective_trigger_gap(o, 63), 0) << "the code's rule";
+  o.trigger_gap = 5;
+  EXPECT_EQ(effective_trigger_gap(o, 63), 5);
+  o.trigger_gap = kTriggerGapSpread;
+  EXPECT_EQ(effective_trigger_gap(o, 63), 7 * 63 / 40);  // 441 steps after prune-begin -> 11
+  o.prune_begin_epoch = 4;
+  EXPECT_EQ(effective_trigger_gap(o, 63), 4 * 63 / 40);
+  EXPECT_EQ(effective_trigger_gap(o, 2), 0) << "fewer steps than 2K: consecutive triggers";
+  // It adapts to the steps there are, so the schedule counts it as one step per trigger.
+  EXPECT_EQ(steps_for_triggers(o, 1, 7), 7 + 6 + 40);
+}
+
 }  // namespace
 }  // namespace bipeft::search

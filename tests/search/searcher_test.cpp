@@ -152,10 +152,12 @@ std::vector<nlohmann::json> filled_entries(const SearchRun& run) {
 }
 
 TEST(Searcher, BudgetFillRaisesRanksLowersOnlyOverTheBudgetAndTheArgmaxRunEndsSmaller) {
-  // LoRA only, budget well above what the argmax ranks use at the last fix.
+  // LoRA only, budget well above what the argmax ranks use at the last fix. The code's trigger rule (gap
+  // 0), the run this test was built on: with spread triggers this tiny run leaves the fill no rank to raise.
   auto lora = [](bool fill) {
     return [fill](SearchOptions& o, SpaceOptions& space) {
       o.budget_fill = fill;
+      o.trigger_gap = 0;
       space.space = "lora";
     };
   };
@@ -206,6 +208,24 @@ TEST(Searcher, GateEffectCriterionAndTriggerGapKeepTheInvariants) {
     if (e["event"] == "trigger")
       for (const auto& sc : e["scores"]) scores.insert(sc[1].get<double>());
   EXPECT_GT(scores.size(), 4u);
+}
+
+TEST(Searcher, SpreadTriggersFollowTheirScheduleAndAllFire) {
+  // 64 rows -> a train half of 32 -> 4 steps per epoch; 30 epochs from prune-begin 0 are 120 steps, and
+  // K = 8 triggers spread over their first half are 120 / 16 = 7 steps apart: trigger j fires at step
+  // 7 + 7j at the earliest (the window of 5 indicators fills over steps 1-6).
+  auto run = run_tiny(2500, 8, 5, {}, 0, [](SearchOptions& o, SpaceOptions&) { o.trigger_gap = kTriggerGapSpread; });
+  expect_search_invariants(run, 2500, 8);
+  ASSERT_EQ(run.events.front()["event"], "start");
+  EXPECT_EQ(run.events.front()["trigger_gap"], 7);
+  EXPECT_EQ(run.events.front()["first_trigger_step"], 7);
+  EXPECT_EQ(run.events.front()["options"]["trigger_gap"], kTriggerGapSpread);
+  std::vector<int64_t> steps;
+  for (const auto& e : run.events)
+    if (e["event"] == "trigger") steps.push_back(e["step"].get<int64_t>());
+  ASSERT_EQ(steps.size(), 8u) << trigger_lines(run.events);
+  for (size_t j = 0; j < steps.size(); ++j) EXPECT_GE(steps[j], 7 + 7 * static_cast<int64_t>(j)) << trigger_lines(run.events);
+  EXPECT_GE(steps.back(), 7 + 7 * 7);
 }
 
 TEST(Searcher, AblationRemovesTheModulesWhoseRemovalCostsLeastAndKeepsTheInvariants) {
@@ -333,7 +353,11 @@ TEST(Searcher, StageOrderAblationsSearchOneStageUntilHalfTheTriggersThenTheOther
 }
 
 TEST(Searcher, BetaStructureHoldsTheSameModulesAtBetasOwnRanks) {
-  auto run = run_tiny(6000, 8, 5, {}, 0, [](SearchOptions&, SpaceOptions& space) { space.space = "lora"; });
+  // The budget fill's run (the code's trigger rule: spread triggers leave this tiny run's fill no rank to raise).
+  auto run = run_tiny(6000, 8, 5, {}, 0, [](SearchOptions& o, SpaceOptions& space) {
+    o.trigger_gap = 0;
+    space.space = "lora";
+  });
   const auto& r = run.result;
   ASSERT_EQ(r.beta_structure.modules.size(), r.structure.modules.size());
   int64_t differ = 0;
@@ -478,8 +502,10 @@ TEST(Searcher, SensitivityOptionsAreValidated) {
   o.criterion = parse_criterion("val", "--criterion");
   EXPECT_EQ(o.criterion, Criterion::Validation);
   EXPECT_EQ(o.to_json()["criterion"], "val");
-  o.trigger_gap = -1;
-  EXPECT_THROW_WITH(o.validate(), ConfigError, "SearchOptions.trigger_gap must be >= 0");
+  o.trigger_gap = -2;
+  EXPECT_THROW_WITH(o.validate(), ConfigError, "SearchOptions.trigger_gap must be >= 0, or -1 (spread), got -2");
+  o.trigger_gap = kTriggerGapSpread;
+  o.validate();
   o.trigger_gap = 0;
   o.criterion = Criterion::GateEffect;
   o.sensitivity_snr = true;

@@ -82,6 +82,7 @@ Command add_compare_command(CLI::App& root) {
     std::vector<std::string> tasks, methods{"bipeft", "s3delta", "prunepeft", "adalora", "random", "lora", "bitfit", "constant"};
     int64_t seeds = 3, epochs = 0, retrain_epochs = 0, max_train = 0, max_test = 0, batch = 32, manual_rank = 8, max_triggers = 100;
     double lr = 3e-4, retrain_lr = 3e-4, dropout = -1;
+    int64_t trigger_gap = search::SearchOptions{}.trigger_gap;
     eval::Decoding decoding = eval::Decoding::Generate;
     std::string format = "paper", shard;
     bool overwrite = false, no_adapters = false;
@@ -123,6 +124,7 @@ Command add_compare_command(CLI::App& root) {
   app->add_option("--lr", o->lr, "Learning rate of PEFT weights during the search")->capture_default_str();
   app->add_option("--retrain-lr", o->retrain_lr, "Learning rate of every method's training")->capture_default_str();
   add_decoding_option(*app, o->decoding);
+  add_trigger_gap_option(*app, o->trigger_gap);
   app->add_option("--manual-rank", o->manual_rank, "Rank of the manual ranked methods (lora, adapter, ...)")
       ->check(whole_number(1, 4096))
       ->capture_default_str();
@@ -188,6 +190,7 @@ Command add_compare_command(CLI::App& root) {
             so.lr = o->lr;
             so.max_train_examples = o->max_train;
             so.max_triggers = o->max_triggers;
+            so.trigger_gap = o->trigger_gap;
             train::TrainOptions to;
             to.batch_size = o->batch;
             to.lr = o->retrain_lr;
@@ -228,6 +231,8 @@ Command add_compare_command(CLI::App& root) {
             // Only when not the default, so that grids saved before the flag still resume.
             if (o->decoding != eval::Decoding::Generate) options["decoding"] = eval::decoding_name(o->decoding);
             if (o->no_adapters) options["keep_adapters"] = false;
+            // Grids saved before the flag ran BIPEFT with the code's rule (0).
+            if (o->trigger_gap != 0) options["trigger_gap"] = o->trigger_gap;
             o->out = prepare_run_dir(output_dir_of_rank(ctx, o->out), o->overwrite, o->resume, "compare", options, "results.json");
             const auto path = [&](const std::string& f) { return (fs::path(o->out) / f).string(); };
             if (!o->resume.resuming()) {

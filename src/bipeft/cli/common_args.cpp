@@ -138,6 +138,24 @@ void add_decoding_option(CLI::App& app, eval::Decoding& decoding) {
       ->default_str(eval::decoding_name(decoding));
 }
 
+void add_trigger_gap_option(CLI::App& app, int64_t& gap) {
+  app.add_option_function<std::string>(
+         "--trigger-gap",
+         [&gap](const std::string& v) { gap = v == "spread" ? search::kTriggerGapSpread : std::stoll(v); },
+         "'spread' (default): the K triggers spread over the first half of the selection steps (those after "
+         "the prune-begin epoch) on a schedule, trigger j from the first possible step + j x gap with gap = those "
+         "steps / 2K, as AdaLoRA spreads its rank reduction (a delayed trigger lets the next catch up); or N: at least N "
+         "steps between two triggers, so the kept modules adapt before the next removal (0: the official code's "
+         "rule, triggers on consecutive steps)")
+      ->check(CLI::Validator(
+          [](std::string& v) -> std::string {
+            return v == "spread" || whole_number(0)(v).empty() ? std::string()
+                                                                : "must be a whole number >= 0 or 'spread', got '" + v + "'";
+          },
+          "N|spread"))
+      ->default_str(gap == search::kTriggerGapSpread ? "spread" : std::to_string(gap));
+}
+
 void add_selection_options(CLI::App& app, search::SearchOptions& s) {
   app.add_option_function<std::string>(
          "--criterion", [&s](const std::string& v) { s.criterion = search::parse_criterion(v, "--criterion"); },
@@ -146,10 +164,7 @@ void add_selection_options(CLI::App& app, search::SearchOptions& s) {
                  "the loss a module saves, fitted on the search's random on/off samples; docs/search.md)")
       ->check(CLI::IsMember(search::criterion_names()))
       ->default_str(search::criterion_name(s.criterion));
-  app.add_option("--trigger-gap", s.trigger_gap,
-                 "At least N steps between two triggers, so the kept modules adapt before the next removal "
-                 "(0: the official code's rule, triggers on consecutive steps)")
-      ->capture_default_str();
+  add_trigger_gap_option(app, s.trigger_gap);
   app.add_option("--alpha-free-triggers", s.alpha_free_triggers,
                  "The last N triggers count each kept module at its exact size instead of weighting it by "
                  "alpha's on-probability (§8.1; the code's 10). N >= --max-triggers: exact from the first trigger")

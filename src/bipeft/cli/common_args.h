@@ -65,6 +65,9 @@ model::T5Model load_backbone(const std::string& dir, const RunContext& ctx);
 /// --ema (ALGORITHM.md §6), --trigger-gap (§7), --alpha-free-triggers (§8.1) and --no-budget-fill.
 void add_selection_options(CLI::App& app, search::SearchOptions& s);
 
+/// --trigger-gap N|spread into `gap` (SearchOptions::trigger_gap; spread = search::kTriggerGapSpread).
+void add_trigger_gap_option(CLI::App& app, int64_t& gap);
+
 /// --decoding generate|rank: how dev and test predictions are made (eval/decoding.h).
 void add_decoding_option(CLI::App& app, eval::Decoding& decoding);
 

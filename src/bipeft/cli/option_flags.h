@@ -1,5 +1,5 @@
 #pragma once
-// From the options fields the library names ("SearchOptions.trigger_gap must be >= 0", "lower
+// From the options fields the library names ("SearchOptions.ema must be in [0, 1)", "lower
 // TrainOptions.lr") to the flags of the command that set them ("--trigger-gap", "--retrain-lr"), so that
 // what the CLI prints names what the user typed.
 #include <string>

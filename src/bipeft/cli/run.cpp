@@ -52,7 +52,7 @@ int fail_with_current_exception(const std::string& command, const CLI::App* app 
   } catch (const Interrupted& e) {
     return fail(kInterrupted, e.what());
   } catch (const OptionError& e) {
-    // "--trigger-gap: must be >= 0 (SearchOptions.trigger_gap)": the flag typed, and the field it set.
+    // "--ema: must be in [0, 1) (SearchOptions.ema)": the flag typed, and the field it set.
     const auto flag = app != nullptr ? option_flag(*app, command, e) : std::string();
     return fail(kUsage, flag.empty() ? std::string(e.what())
                                      : flag + ": " + e.rule() + " (" + e.owner() + "." + e.field() + ")");

@@ -23,7 +23,8 @@ void SearchOptions::validate() const {
                                  std::to_string(prune_begin_epoch));
   if (max_triggers < 1) bad("max_triggers", "must be >= 1");
   if (window < 1) bad("window", "must be >= 1");
-  if (trigger_gap < 0) bad("trigger_gap", "must be >= 0");
+  if (trigger_gap < 0 && trigger_gap != kTriggerGapSpread)
+    bad("trigger_gap", "must be >= 0, or " + std::to_string(kTriggerGapSpread) + " (spread), got " + std::to_string(trigger_gap));
   if (!(threshold > 0 && threshold <= 1)) bad("threshold", "must be in (0, 1]");
   if (!(ema >= 0 && ema < 1)) bad("ema", "must be in [0, 1)");
   if (sensitivity_snr && criterion == Criterion::GateEffect)
@@ -137,6 +138,12 @@ std::pair<int64_t, int64_t> paper_task_schedule(const std::string& task) {
       {"boolq", {15, 2}}, {"cb", {40, 4}},     {"multirc", {40, 4}}, {"record", {1, 0}}, {"wic", {15, 2}}};
   auto it = table.find(task);
   return it != table.end() ? it->second : std::pair<int64_t, int64_t>{20, 2};
+}
+
+int64_t effective_trigger_gap(const SearchOptions& o, int64_t steps_per_epoch) {
+  if (o.trigger_gap != kTriggerGapSpread) return o.trigger_gap;
+  const int64_t after = std::max<int64_t>(0, o.epochs - o.prune_begin_epoch) * std::max<int64_t>(1, steps_per_epoch);
+  return after / (2 * std::max<int64_t>(1, o.max_triggers));
 }
 
 int64_t steps_for_triggers(const SearchOptions& o, int64_t prune_begin_epoch, int64_t steps_per_epoch) {

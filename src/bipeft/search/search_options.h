@@ -21,6 +21,9 @@ struct ArchitectureOptions {
   double init_std = 1e-3;               // alpha, beta ~ N(0, std^2)
 };
 
+/// SearchOptions::trigger_gap's "spread" value (`--trigger-gap spread`).
+inline constexpr int64_t kTriggerGapSpread = -1;
+
 struct SearchOptions {
   std::vector<int64_t> ranks{1, 4, 8};  // candidate ranks D
   int64_t epochs = 20;                  // upper bound; the search stops after max_triggers triggers (§10.1)
@@ -28,7 +31,13 @@ struct SearchOptions {
   int64_t max_triggers = 100;           // K (§7)
   int64_t window = 5;                   // T: indicators compared by the trigger (§7)
   double threshold = 0.85;              // gamma: trigger stability threshold (§7)
-  int64_t trigger_gap = 0;              // ours: at least N weight steps between two triggers (0 = the code's rule)
+  // Ours: weight steps between two triggers. kTriggerGapSpread (the default since 2026-12-07) spreads the
+  // K triggers over the first half of the steps after prune-begin on a schedule (trigger j from the first
+  // possible trigger step + j x effective_trigger_gap; a delayed one lets the next catch up), as the
+  // AdaLoRA baseline spreads its rank reduction (docs/search.md "Spread triggers"); N >= 0 = at least N
+  // steps after the last (0 = the code's rule: triggers on consecutive steps, which removed most of the
+  // space within ~25 steps on SST-2).
+  int64_t trigger_gap = kTriggerGapSpread;
   double ema = 0.97;                    // sensitivity EMA factor (§6; the code has 0.85: docs/search.md)
   Criterion criterion = Criterion::TrainValCos1;  // how train/validation records make S_i (§6, --prune_criterion)
   bool abs_grad = true;                 // false: signed records -sum(theta*g) (§6, the code's --no_abs_grad)
@@ -115,9 +124,14 @@ const std::vector<std::string>& stage_order_names();
 /// §11.4); (20, 2) for tasks the scripts do not list.
 std::pair<int64_t, int64_t> paper_task_schedule(const std::string& task);
 
+/// The gap between two triggers a search of `steps_per_epoch` steps per epoch keeps: trigger_gap, or for
+/// kTriggerGapSpread floor(S / (2 K)) with S = (epochs - prune_begin_epoch) x steps_per_epoch, so that K
+/// triggers fired as soon as the gap allows end halfway through the steps after prune-begin (0 when S < 2K).
+int64_t effective_trigger_gap(const SearchOptions& options, int64_t steps_per_epoch);
+
 /// Weight steps a search needs to fire all K triggers after `prune_begin_epoch` epochs of
 /// `steps_per_epoch`: the trigger window must fill (window + 1 indicators), then K triggers with at
-/// least max(1, trigger_gap) steps each, with room for twice that (stability is not reached every step).
+/// least max(1, trigger_gap) steps each (1 for kTriggerGapSpread, which adapts to the steps there are), with room for twice that (stability is not reached every step).
 int64_t steps_for_triggers(const SearchOptions& options, int64_t prune_begin_epoch, int64_t steps_per_epoch);
 
 struct SearchSchedule {

@@ -119,6 +119,8 @@ class Searcher::Impl {
   SearchHalves halves_;
   int64_t ablation_n_ = 0;  // --ablation-rows, at most the validation half
   int64_t probe_n_ = 0;     // --rank-probe-rows with --rank-choice probe, at most the validation half
+  int64_t trigger_gap_ = 0;  // effective_trigger_gap: weight steps a trigger waits after the last
+  int64_t first_trigger_step_ = 0;  // spread triggers: trigger j may fire from this step + j x trigger_gap_
   std::vector<torch::Tensor> weights_, arch_params_, all_params_;
   std::unique_ptr<torch::optim::AdamW> opt_w_;
   std::unique_ptr<torch::optim::Adam> opt_a_;
@@ -184,6 +186,10 @@ Searcher::Impl::Impl(model::T5Model backbone, const text::Tokenizer& tok, const 
   all_params_.insert(all_params_.end(), arch_params_.begin(), arch_params_.end());
   const int64_t steps_per_epoch = (static_cast<int64_t>(halves_.train.size()) + o_.batch_size - 1) / o_.batch_size;
   state.total_steps = steps_per_epoch * o_.epochs;
+  trigger_gap_ = effective_trigger_gap(o_, steps_per_epoch);
+  // The first weight step (1-based) whose trigger test can pass: the test needs window + 1 indicators
+  // before it, recorded from the prune-begin epoch's first step on.
+  first_trigger_step_ = o_.prune_begin_epoch * steps_per_epoch + o_.window + 2;
   schedule_ = std::make_unique<train::LinearSchedule>(state.total_steps, 0);
   state.remaining_triggers = o_.max_triggers;
   state.stage = o_.stage_order == "dim-then-binary" ? 1 : 0;
@@ -203,6 +209,8 @@ Searcher::Impl::Impl(model::T5Model backbone, const text::Tokenizer& tok, const 
                   {"train_half", halves_.train.size()},
                   {"val_half", halves_.val.size()},
                   {"total_steps", state.total_steps},
+                  {"trigger_gap", trigger_gap_},
+                  {"first_trigger_step", first_trigger_step_},
                   {"options", o_.to_json()}};
 }
 
@@ -486,9 +494,16 @@ void Searcher::Impl::select_early(double* stability, bool* fired) {
   }
   auto ind = importance_indicator(tracker_.scores(), removed_flags(), state.sizes, module_budget_);
   *fired = detector_.update(ind, stability);
-  // --trigger-gap: the structure left by the last trigger trains for a while before the next.
-  if (*fired && o_.trigger_gap > 0 && state.last_trigger_step >= 0 && state.step - state.last_trigger_step < o_.trigger_gap)
-    *fired = false;
+  // --trigger-gap N: the structure left by the last trigger trains for N steps before the next.
+  // --trigger-gap spread: a schedule, trigger j (0-based) from first_trigger_step_ + j x gap. Triggers whose
+  // indicator is stable at every step fire exactly `gap` apart, as with N; one delayed by an unstable
+  // indicator lets the next ones catch up (one per step), so the K triggers still end within the steps.
+  if (*fired && trigger_gap_ > 0) {
+    if (o_.trigger_gap == kTriggerGapSpread)
+      *fired = state.step >= first_trigger_step_ + (o_.max_triggers - state.remaining_triggers) * trigger_gap_;
+    else if (state.last_trigger_step >= 0 && state.step - state.last_trigger_step < trigger_gap_)
+      *fired = false;
+  }
   if (dp_.active()) {
     auto f = at::full({1}, *fired ? 1L : 0L, at::kLong);
     dp_.broadcast_from_writer_({f});
