@@ -228,6 +228,31 @@ TEST(Searcher, SpreadTriggersFollowTheirScheduleAndAllFire) {
   EXPECT_GE(steps.back(), 7 + 7 * 7);
 }
 
+TEST(Searcher, StackBalanceKeepsTheInvariantsAndEachStacksMedianScoreAtOne) {
+  auto run = run_tiny(2500, 8, 5, {}, 0, [](SearchOptions& o, SpaceOptions&) { o.stack_balance = true; });
+  expect_search_invariants(run, 2500, 8);
+  EXPECT_EQ(run.events.front()["options"]["stack_balance"], true);
+  int64_t checked = 0;
+  for (const auto& e : run.events) {
+    if (e["event"] != "trigger") continue;
+    // What the trigger saw (its kept modules before the removal): each stack's median score is 1.
+    std::map<std::string, std::vector<double>> by_stack;
+    for (const auto& sc : e["scores"]) {
+      const auto id = sc[0].get<std::string>();
+      by_stack[id.substr(0, id.find('.'))].push_back(sc[1].get<double>());
+    }
+    for (auto& [stack, v] : by_stack) {
+      std::sort(v.begin(), v.end());
+      const size_t n = v.size();
+      const double median = n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+      if (median == 0) continue;
+      EXPECT_NEAR(median, 1.0, 1e-9) << stack << " at trigger " << e["trigger"];
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 8) << trigger_lines(run.events);
+}
+
 TEST(Searcher, AblationRemovesTheModulesWhoseRemovalCostsLeastAndKeepsTheInvariants) {
   auto run = run_tiny(2500, 8, 5, {}, 0, [&](SearchOptions& o, SpaceOptions& space) {
     o.ablation_rows = 24;

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #include <ATen/ATen.h>
 
@@ -193,6 +196,21 @@ TEST(SearchSelection, RankProbeTakesTheSmallestCandidateThatSavesTheShareOfTheBe
   EXPECT_EQ(smallest_sufficient_candidate({1.0, 1.2, 1.1, 1.0}, 0.85), -1);
   EXPECT_EQ(smallest_sufficient_candidate({1.0, 0.5, NAN, 0.4}, 0.85), -1);
   EXPECT_EQ(smallest_sufficient_candidate({1.0}, 0.85), -1);
+}
+
+TEST(SearchSelection, StackBalancedScoresDivideByTheMedianOfTheKeptModulesOfTheirStack) {
+  // Encoder: 1, 2, 4 kept (median 2) and one removed 100; decoder: 10, 30 kept (median 20); a stack with
+  // median 0 keeps its scores.
+  const std::vector<double> s{1, 2, 4, 100, 10, 30, 0, 0, 5};
+  const std::vector<std::string> sites{"encoder.block.0.a", "encoder.block.1.a", "encoder.final_layer_norm",
+                                       "encoder.block.2.a", "decoder.block.0.a", "decoder.block.1.a",
+                                       "shared.x",          "shared.y",          "shared.z"};
+  const std::vector<bool> removed{false, false, false, true, false, false, false, false, false};
+  const auto b = stack_balanced_scores(s, sites, removed);
+  const std::vector<double> want{0.5, 1.0, 2.0, 0.0, 0.5, 1.5, 0.0, 0.0, 5.0};
+  ASSERT_EQ(b.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_DOUBLE_EQ(b[i], want[i]) << i;
+  EXPECT_THROW(stack_balanced_scores(s, {"encoder.a"}, removed), std::invalid_argument);
 }
 
 }  // namespace

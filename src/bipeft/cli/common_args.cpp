@@ -233,6 +233,9 @@ void add_selection_options(CLI::App& app, search::SearchOptions& s) {
   app.add_flag("--sensitivity-snr", s.sensitivity_snr,
                "Ours: select by each module's smoothed sensitivity over the EMA of its records' spread (a signal-to-noise "
                "ratio, AdaLoRA's uncertainty term as a divisor), which a module's gradient scale (e.g. its depth) does not move");
+  app.add_flag("--stack-balance", s.stack_balance,
+               "Ours: every selection decision reads each kept module's sensitivity over the median of its stack's kept "
+               "modules (encoder, decoder), so the stacks compete on their own scale (the decoder's are 5-10x on SST-2)");
   app.add_flag("--signed-sensitivity", [&s](int64_t) { s.abs_grad = false; },
                "Records are -sum(theta*grad) (first-order loss increase on shrinking a module) instead of sum|theta*grad|");
 }

@@ -128,6 +128,7 @@ nlohmann::json SearchOptions::to_json() const {
           {"gumbel", gumbel},
           {"max_train_examples", max_train_examples}};
   if (sensitivity_snr) j["sensitivity_snr"] = true;  // only when on: runs saved before the option still resume
+  if (stack_balance) j["stack_balance"] = true;
   return j;
 }
 

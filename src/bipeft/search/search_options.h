@@ -42,6 +42,10 @@ struct SearchOptions {
   Criterion criterion = Criterion::TrainValCos1;  // how train/validation records make S_i (§6, --prune_criterion)
   bool abs_grad = true;                 // false: signed records -sum(theta*g) (§6, the code's --no_abs_grad)
   bool sensitivity_snr = false;         // ours: select by S_bar over the EMA of its records' spread (SensitivityOptions::snr)
+  // Ours: every selection decision (removal order, trigger indicator, budget fill, repair) reads each kept
+  // module's score divided by the median score of the kept modules of its stack (encoder, decoder), so
+  // the stacks compete on their own scale (stack_balanced_scores; on SST-2 the decoder's are 5-10x).
+  bool stack_balance = false;
   bool budget_fill = true;              // ours: the final rank fix raises ranks while they fit the budget
   // Rank search (ours; docs/search.md "Rank search"). Which rank a kept ranked module trains at in a
   // weight step: "argmax" (the paper: argmax beta, so components above it never train), "uniform" (a

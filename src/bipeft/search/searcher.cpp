@@ -87,6 +87,9 @@ class Searcher::Impl {
   void measuring_gates_();
   double val_prefix_loss(int64_t rows);
   std::vector<double> ablation_scores();
+  // The sensitivity scores every selection decision reads: the tracker's, balanced per stack with
+  // --stack-balance (stack_balanced_scores).
+  std::vector<double> selection_scores() const;
   int64_t choose_rank(size_t i);
   nlohmann::json trigger_scores(const std::vector<double>& removal_scores) const;
   nlohmann::json fix_stable_dimensions(double* agreement);
@@ -260,7 +263,7 @@ nlohmann::json Searcher::Impl::fix_all(const std::vector<size_t>& free, bool fin
     double others = shared_params_ + arch_.kept_params();  // everything kept but the free modules
     std::vector<std::vector<double>> counts;
     std::vector<double> s;
-    const auto scores = tracker_.scores();
+    const auto scores = selection_scores();
     for (size_t i : free) {
       others -= arch_.current_params(i);
       counts.push_back(arch_.modules[i].counts);
@@ -310,6 +313,14 @@ double Searcher::Impl::val_prefix_loss(int64_t rows) {
 // --ablation-rows (ours): per kept module, the loss increase on the first rows of the validation half
 // when it alone is switched off (the others kept), per parameter; -inf for removed modules. Dropout is
 // off while it measures; every process computes the same numbers.
+std::vector<double> Searcher::Impl::selection_scores() const {
+  auto scores = tracker_.scores();
+  if (!o_.stack_balance) return scores;
+  std::vector<std::string> sites(arch_.modules.size());
+  for (size_t i = 0; i < sites.size(); ++i) sites[i] = arch_.modules[i].module->site_name();
+  return stack_balanced_scores(scores, sites, removed_flags());
+}
+
 std::vector<double> Searcher::Impl::ablation_scores() {
   at::NoGradGuard ng;
   auto& supernet = net_.model;
@@ -384,12 +395,13 @@ int64_t Searcher::Impl::choose_rank(size_t i) {
   return k >= 0 ? k : fallback;
 }
 
-// What a trigger's decision saw: [id, sensitivity score (smoothed; over its spread with snr), alpha's on-probability, softmax(beta)
+// What a trigger's decision saw: [id, sensitivity score (smoothed; over its spread with snr; over its stack's median
+// with stack_balance), alpha's on-probability, softmax(beta)
 // (ranked modules; [] otherwise), the ablation score (with --ablation-rows)] of every module kept so far.
 nlohmann::json Searcher::Impl::trigger_scores(const std::vector<double>& removal_scores) const {
   nlohmann::json scores = nlohmann::json::array();
   const auto p_on = arch_.on_probabilities();
-  const auto sensitivity = tracker_.scores();
+  const auto sensitivity = selection_scores();
   const auto p_rank = has_ranked_ ? at::softmax(arch_.beta.detach().to(at::kDouble), -1).cpu().contiguous() : at::Tensor();
   for (size_t i = 0; i < arch_.modules.size(); ++i) {
     const auto& m = arch_.modules[i];
@@ -450,7 +462,7 @@ void Searcher::Impl::trigger() {
   ++state.triggers;
   for (size_t i = 0; i < state.sizes.size(); ++i)
     if (arch_.modules[i].ranked) state.sizes[i] = expected[i];
-  const auto removal_scores = ablation_n_ > 0 ? ablation_scores() : tracker_.scores();
+  const auto removal_scores = ablation_n_ > 0 ? ablation_scores() : selection_scores();
   auto scores = trigger_scores(removal_scores);
   auto gone = modules_to_remove(removal_scores, removed_flags(), prunable_, state.sizes, delta, /*force_one=*/!last,
                                 o_.removal_in_order);
@@ -492,7 +504,7 @@ void Searcher::Impl::select_early(double* stability, bool* fired) {
     history_.push_back(arch_.beta.detach().clone());
     if (o_.rank_window > 0 && static_cast<int64_t>(history_.size()) > o_.rank_window) history_.erase(history_.begin());
   }
-  auto ind = importance_indicator(tracker_.scores(), removed_flags(), state.sizes, module_budget_);
+  auto ind = importance_indicator(selection_scores(), removed_flags(), state.sizes, module_budget_);
   *fired = detector_.update(ind, stability);
   // --trigger-gap N: the structure left by the last trigger trains for N steps before the next.
   // --trigger-gap spread: a schedule, trigger j (0-based) from first_trigger_step_ + j x gap. Triggers whose
@@ -716,7 +728,7 @@ SearchResult Searcher::Impl::finish() {
     std::vector<double> exact(arch_.modules.size());
     for (size_t i = 0; i < exact.size(); ++i) exact[i] = arch_.current_params(i);
     const double excess = arch_.kept_params() + shared_params_ - budget_;
-    for (size_t i : repair_to_budget(tracker_.scores(), removed_flags(), prunable_, exact, excess)) {
+    for (size_t i : repair_to_budget(selection_scores(), removed_flags(), prunable_, exact, excess)) {
       arch_.modules[i].removed = true;
       ++result.repaired;
     }

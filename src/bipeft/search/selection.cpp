@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <numeric>
+#include <stdexcept>
+#include <string>
 
 #include <ATen/ATen.h>
 
@@ -54,6 +57,30 @@ bool TriggerDetector::update(const std::vector<double>& indicator, double* stabi
   while (static_cast<int64_t>(recent_.size()) > window_) recent_.pop_front();
   ++seen_;
   return trigger;
+}
+
+std::vector<double> stack_balanced_scores(const std::vector<double>& scores, const std::vector<std::string>& sites,
+                                          const std::vector<bool>& removed) {
+  if (sites.size() != scores.size() || removed.size() != scores.size())
+    throw std::invalid_argument("stack_balanced_scores: " + std::to_string(scores.size()) + " scores, " + std::to_string(sites.size()) +
+                      " sites, " + std::to_string(removed.size()) + " removed flags");
+  const auto stack = [&](size_t i) { return sites[i].substr(0, sites[i].find('.')); };
+  std::map<std::string, std::vector<double>> kept;
+  for (size_t i = 0; i < scores.size(); ++i)
+    if (!removed[i]) kept[stack(i)].push_back(scores[i]);
+  std::map<std::string, double> median;
+  for (auto& [name, v] : kept) {
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    median[name] = n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  }
+  std::vector<double> out(scores.size(), 0.0);
+  for (size_t i = 0; i < scores.size(); ++i) {
+    if (removed[i]) continue;
+    const double m = median[stack(i)];
+    out[i] = m > 0 ? scores[i] / m : scores[i];
+  }
+  return out;
 }
 
 double removal_amount(double expected, double budget, int64_t remaining_triggers) {

@@ -3,6 +3,7 @@
 // as pure functions over plain vectors so each equation can be tested on small hand-worked inputs.
 #include <cstdint>
 #include <deque>
+#include <string>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
@@ -43,6 +44,12 @@ class TriggerDetector {
   std::deque<std::vector<double>> recent_;
   int64_t seen_ = 0;
 };
+
+/// `scores` with each kept module's score divided by the median score of the kept modules of the same
+/// stack (the part of its site name before the first '.', e.g. "encoder"); removed modules keep 0. A
+/// stack whose median is 0 keeps its scores as they are.
+std::vector<double> stack_balanced_scores(const std::vector<double>& scores, const std::vector<std::string>& sites,
+                                          const std::vector<bool>& removed);
 
 /// Eq. 6: the parameters to remove at this trigger, (E - B) / K_rem (K_rem before the decrement).
 double removal_amount(double expected, double budget, int64_t remaining_triggers);
