@@ -310,9 +310,6 @@ double Searcher::Impl::val_prefix_loss(int64_t rows) {
   return sum / static_cast<double>(std::max<int64_t>(1, rows));
 }
 
-// --ablation-rows (ours): per kept module, the loss increase on the first rows of the validation half
-// when it alone is switched off (the others kept), per parameter; -inf for removed modules. Dropout is
-// off while it measures; every process computes the same numbers.
 std::vector<double> Searcher::Impl::selection_scores() const {
   auto scores = tracker_.scores();
   if (!o_.stack_balance) return scores;
@@ -321,6 +318,9 @@ std::vector<double> Searcher::Impl::selection_scores() const {
   return stack_balanced_scores(scores, sites, removed_flags());
 }
 
+// --ablation-rows (ours): per kept module, the loss increase on the first rows of the validation half
+// when it alone is switched off (the others kept), per parameter; -inf for removed modules. Dropout is
+// off while it measures; every process computes the same numbers.
 std::vector<double> Searcher::Impl::ablation_scores() {
   at::NoGradGuard ng;
   auto& supernet = net_.model;
