@@ -124,6 +124,7 @@ class Searcher::Impl {
   int64_t probe_n_ = 0;     // --rank-probe-rows with --rank-choice probe, at most the validation half
   int64_t trigger_gap_ = 0;  // effective_trigger_gap: weight steps a trigger waits after the last
   int64_t first_trigger_step_ = 0;  // spread triggers: trigger j may fire from this step + j x trigger_gap_
+  std::vector<std::string> module_sites_;  // --stack-balance: each module's site name (fixed for the search)
   std::vector<torch::Tensor> weights_, arch_params_, all_params_;
   std::unique_ptr<torch::optim::AdamW> opt_w_;
   std::unique_ptr<torch::optim::Adam> opt_a_;
@@ -193,6 +194,8 @@ Searcher::Impl::Impl(model::T5Model backbone, const text::Tokenizer& tok, const 
   // The first weight step (1-based) whose trigger test can pass: the test needs window + 1 indicators
   // before it, recorded from the prune-begin epoch's first step on.
   first_trigger_step_ = o_.prune_begin_epoch * steps_per_epoch + o_.window + 2;
+  if (o_.stack_balance)
+    for (const auto& m : arch_.modules) module_sites_.push_back(m.module->site_name());
   schedule_ = std::make_unique<train::LinearSchedule>(state.total_steps, 0);
   state.remaining_triggers = o_.max_triggers;
   state.stage = o_.stage_order == "dim-then-binary" ? 1 : 0;
@@ -312,10 +315,7 @@ double Searcher::Impl::val_prefix_loss(int64_t rows) {
 
 std::vector<double> Searcher::Impl::selection_scores() const {
   auto scores = tracker_.scores();
-  if (!o_.stack_balance) return scores;
-  std::vector<std::string> sites(arch_.modules.size());
-  for (size_t i = 0; i < sites.size(); ++i) sites[i] = arch_.modules[i].module->site_name();
-  return stack_balanced_scores(scores, sites, removed_flags());
+  return o_.stack_balance ? stack_balanced_scores(scores, module_sites_, removed_flags()) : scores;
 }
 
 // --ablation-rows (ours): per kept module, the loss increase on the first rows of the validation half
