@@ -421,7 +421,8 @@ std::vector<BadCase> search_cases() {
       {"GateEffectWithoutGumbel", search("--criterion gate_effect --no-gumbel"), "--no-gumbel"},
       {"TriggerGapNegative", search("--trigger-gap -1"), "--trigger-gap: must be a whole number >= 0 or 'spread', got '-1'"},
       {"TriggerGapWord", search("--trigger-gap wide"), "got 'wide'"},
-      {"EmaOne", search("--ema 1"), "--ema"},
+      // regression: the parenthesis named the flag a second time ("--ema: must be in [0, 1) (--ema)").
+      {"EmaOne", search("--ema 1"), "--ema: must be in [0, 1) (SearchOptions.ema)"},
       {"AlphaFreeTriggersNegative", search("--alpha-free-triggers -1"), "--alpha-free-triggers"},
       {"DropoutAboveOne", search("--dropout 5"), "dropout"},
       {"SeedNotANumber", search("--seed x"), "--seed"},

@@ -43,9 +43,12 @@ std::string first_line(const std::string& s) { return s.substr(0, s.find('\n'));
 // its exit code. Call only inside a catch block.
 int fail_with_current_exception(const std::string& command, const CLI::App* app = nullptr) {
   // The options fields a library message names ("lower TrainOptions.lr"), as the flags of this command.
-  auto fail = [&](int code, const std::string& msg) {
-    std::cerr << "bipeft " << command << ": error: " << (app != nullptr ? with_flags(*app, command, msg) : msg) << "\n";
+  auto print = [&](int code, const std::string& msg) {
+    std::cerr << "bipeft " << command << ": error: " << msg << "\n";
     return code;
+  };
+  auto fail = [&](int code, const std::string& msg) {
+    return print(code, app != nullptr ? with_flags(*app, command, msg) : msg);
   };
   try {
     throw;
@@ -53,9 +56,10 @@ int fail_with_current_exception(const std::string& command, const CLI::App* app 
     return fail(kInterrupted, e.what());
   } catch (const OptionError& e) {
     // "--ema: must be in [0, 1) (SearchOptions.ema)": the flag typed, and the field it set.
+    // (The parenthesis keeps the field's name: with_flags would turn it into the flag a second time.)
     const auto flag = app != nullptr ? option_flag(*app, command, e) : std::string();
-    return fail(kUsage, flag.empty() ? std::string(e.what())
-                                     : flag + ": " + e.rule() + " (" + e.owner() + "." + e.field() + ")");
+    if (flag.empty()) return fail(kUsage, e.what());
+    return print(kUsage, flag + ": " + with_flags(*app, command, e.rule()) + " (" + e.owner() + "." + e.field() + ")");
   } catch (const ConfigError& e) {
     return fail(kUsage, e.what());
   } catch (const FormatError& e) {
